@@ -1,0 +1,155 @@
+// Package rooms holds Assist's state: organisations, specialists, API keys and sessions with
+// their waiting rooms. State lives in JetStream KV (so any node can serve any request) and every
+// change is an event on NATS, kept in a JetStream stream.
+package rooms
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Errors of the rooms package; the edge maps them to HTTP statuses and socket codes.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("conflict: changed by someone else")
+	ErrInvalidState = errors.New("not allowed in the current state")
+	ErrDenied       = errors.New("participant was turned away")
+	ErrEnded        = errors.New("session has ended")
+)
+
+// SessionState is where a session is in its life.
+type SessionState string
+
+// Session states.
+const (
+	SessionWaiting SessionState = "waiting" // created; no customer admitted yet
+	SessionActive  SessionState = "active"  // a customer has been admitted
+	SessionEnded   SessionState = "ended"
+)
+
+// Role is a participant's part in a session.
+type Role string
+
+// Roles.
+const (
+	RoleCustomer   Role = "customer"
+	RoleSpecialist Role = "specialist"
+)
+
+// ParticipantState is where a participant is.
+type ParticipantState string
+
+// Participant states.
+const (
+	ParticipantWaiting ParticipantState = "waiting" // in the waiting room
+	ParticipantInCall  ParticipantState = "in_call"
+	ParticipantDenied  ParticipantState = "denied"
+	ParticipantLeft    ParticipantState = "left"
+)
+
+// Organization is a tenant: everything else belongs to exactly one.
+type Organization struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Specialist is a person who signs in to the console.
+type Specialist struct {
+	ID           string    `json:"id"`
+	OrgID        string    `json:"org_id"`
+	Email        string    `json:"email"`
+	Name         string    `json:"name"`
+	PasswordHash string    `json:"password_hash"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// APIKey is an organisation's key for the REST API, stored by the hash of its secret.
+type APIKey struct {
+	Hash      string    `json:"hash"`
+	OrgID     string    `json:"org_id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Session is one video assistance session and its waiting room.
+type Session struct {
+	ID           string        `json:"id"`
+	OrgID        string        `json:"org_id"`
+	State        SessionState  `json:"state"`
+	CreatedAt    time.Time     `json:"created_at"`
+	EndedAt      *time.Time    `json:"ended_at,omitempty"`
+	EndReason    string        `json:"end_reason,omitempty"`
+	Participants []Participant `json:"participants"`
+}
+
+// Participant is a person in a session.
+type Participant struct {
+	ID   string `json:"id"`
+	Role Role   `json:"role"`
+	Name string `json:"name"`
+	// Key identifies the person behind the participant (a link's id, a specialist's id), so
+	// that coming back with the same link resumes the same participant.
+	Key        string           `json:"key"`
+	State      ParticipantState `json:"state"`
+	JoinedAt   time.Time        `json:"joined_at"`
+	AdmittedAt *time.Time       `json:"admitted_at,omitempty"`
+	LeftAt     *time.Time       `json:"left_at,omitempty"`
+	DenyReason string           `json:"deny_reason,omitempty"`
+}
+
+// Participant finds a participant by id.
+func (s *Session) Participant(id string) (*Participant, bool) {
+	for i := range s.Participants {
+		if s.Participants[i].ID == id {
+			return &s.Participants[i], true
+		}
+	}
+	return nil, false
+}
+
+// Waiting lists the customers in the waiting room, longest-waiting first.
+func (s *Session) Waiting() []Participant {
+	var out []Participant
+	for _, p := range s.Participants {
+		if p.State == ParticipantWaiting {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Position is a waiting participant's place in the queue (1 = next), or 0.
+func (s *Session) Position(id string) int {
+	for i, p := range s.Waiting() {
+		if p.ID == id {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// newID makes an id that sorts by creation time: prefix, then time and randomness in base32hex.
+func newID(prefix string) string {
+	var b [14]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
+	_, _ = rand.Read(b[8:])
+	return prefix + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// ValidID reports whether s can be an id of ours: it then is safe in a KV key or a subject.
+func ValidID(s string) bool {
+	if len(s) < 3 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

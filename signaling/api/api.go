@@ -1,0 +1,70 @@
+// Package api holds the REST resources of Assist's HTTP API as Go types: JSON, snake_case,
+// shared by the server and the Go client.
+package api
+
+import "time"
+
+// Session states.
+const (
+	SessionWaiting = "waiting"
+	SessionActive  = "active"
+	SessionEnded   = "ended"
+)
+
+// Session is a video assistance session.
+type Session struct {
+	ID             string        `json:"id"`
+	OrganizationID string        `json:"organization_id"`
+	State          string        `json:"state"`
+	CreatedAt      time.Time     `json:"created_at"`
+	EndedAt        *time.Time    `json:"ended_at,omitempty"`
+	CustomerURL    string        `json:"customer_url,omitempty"`
+	SpecialistURL  string        `json:"specialist_url,omitempty"`
+	Participants   []Participant `json:"participants"`
+}
+
+// Participant is one person in a session.
+type Participant struct {
+	ID       string     `json:"id"`
+	Role     string     `json:"role"`
+	Name     string     `json:"name"`
+	State    string     `json:"state"`
+	JoinedAt time.Time  `json:"joined_at"`
+	LeftAt   *time.Time `json:"left_at,omitempty"`
+	Tracks   []Track    `json:"tracks"`
+}
+
+// Track is a media track a participant publishes, with live counters from the SFU.
+type Track struct {
+	ID               string `json:"id"`
+	Kind             string `json:"kind"`
+	Codec            string `json:"codec"`
+	PacketsReceived  uint64 `json:"packets_received"`
+	BytesReceived    uint64 `json:"bytes_received"`
+	PacketsForwarded uint64 `json:"packets_forwarded"`
+	BytesForwarded   uint64 `json:"bytes_forwarded"`
+}
+
+// SessionList is a page of sessions.
+type SessionList struct {
+	Data       []Session `json:"data"`
+	HasMore    bool      `json:"has_more"`
+	NextCursor string    `json:"next_cursor,omitempty"`
+}
+
+// CreateSession is the body of POST /v1/sessions; every field is optional.
+type CreateSession struct {
+	CustomerName string `json:"customer_name,omitempty"`
+}
+
+// Login is the body of POST /v1/auth/login.
+type Login struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// LoginResult is the reply to a successful sign-in.
+type LoginResult struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+}

@@ -1,0 +1,425 @@
+// Package config holds Assist's settings: defaults, then an optional JSON config file (unknown
+// keys are an error), then ASSIST_* environment variables, then command-line flags; validated
+// once, with errors that name the setting.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of an Assist node.
+type Config struct {
+	Addr      string
+	PublicURL string
+	DataDir   string
+	NodeID    string
+
+	TLSCert string
+	TLSKey  string
+
+	NATSURL string
+
+	S3Endpoint  string
+	S3AccessKey string
+	S3SecretKey string
+	S3Bucket    string
+	S3Region    string
+	S3UseTLS    bool
+
+	BootstrapAPIKey   string
+	BootstrapEmail    string
+	BootstrapPassword string
+
+	ICEServers  []string
+	ICELoopback bool
+	UDPPort     int
+	NAT1To1IPs  []string
+
+	LinkTTL    time.Duration
+	ConsoleTTL time.Duration
+
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+// Defaults are the settings of the embedded single-machine platform.
+func Defaults() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Addr:            "127.0.0.1:8080",
+		DataDir:         "assist-data",
+		NodeID:          host,
+		S3Bucket:        "assist",
+		S3Region:        "us-east-1",
+		BootstrapEmail:  "specialist@example.com",
+		ICELoopback:     true,
+		LinkTTL:         24 * time.Hour,
+		ConsoleTTL:      8 * time.Hour,
+		ShutdownTimeout: 15 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+}
+
+type setting struct {
+	name  string // flag name and config-file key (env: ASSIST_ + upper snake)
+	usage string
+	set   func(c *Config, v string) error
+	get   func(c *Config) string
+}
+
+func (s setting) env() string {
+	return "ASSIST_" + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+}
+
+func (s setting) fileKey() string { return strings.ReplaceAll(s.name, "-", "_") }
+
+func str(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *p(c) = v; return nil },
+		func(c *Config) string { return *p(c) }
+}
+
+func boolean(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			*p(c) = b
+			return nil
+		},
+		func(c *Config) string { return strconv.FormatBool(*p(c)) }
+}
+
+func integer(p func(*Config) *int) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("want a whole number, got %q", v)
+			}
+			*p(c) = n
+			return nil
+		},
+		func(c *Config) string { return strconv.Itoa(*p(c)) }
+}
+
+func duration(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("want a duration such as 30s or 24h, got %q", v)
+			}
+			*p(c) = d
+			return nil
+		},
+		func(c *Config) string { return p(c).String() }
+}
+
+func list(p func(*Config) *[]string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			var out []string
+			for _, item := range strings.Split(v, ",") {
+				if item = strings.TrimSpace(item); item != "" {
+					out = append(out, item)
+				}
+			}
+			*p(c) = out
+			return nil
+		},
+		func(c *Config) string { return strings.Join(*p(c), ",") }
+}
+
+func mk(name, usage string, set func(*Config, string) error, get func(*Config) string) setting {
+	return setting{name: name, usage: usage, set: set, get: get}
+}
+
+func settings() []setting {
+	var s []setting
+	add := func(name, usage string, pair func() (func(*Config, string) error, func(*Config) string)) {
+		set, get := pair()
+		s = append(s, mk(name, usage, set, get))
+	}
+	add("addr", "listen address of the HTTP(S) server", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.Addr })
+	})
+	add("public-url", "base URL of links and the console as users reach it (default: derived from addr)", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.PublicURL })
+	})
+	add("data-dir", "directory for all local data (embedded NATS, embedded object store, spool)", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.DataDir })
+	})
+	add("node-id", "name of this node in a cluster (default: the host name)", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.NodeID })
+	})
+	add("tls-cert", "TLS certificate file (PEM); with tls-key, serve HTTPS (phones need it for the camera)", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.TLSCert })
+	})
+	add("tls-key", "TLS private key file (PEM)", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.TLSKey })
+	})
+	add("nats-url", "NATS server or cluster URLs, comma-separated (empty: run an embedded NATS server)", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.NATSURL })
+	})
+	add("s3-endpoint", "S3 endpoint host:port such as a MinIO server (empty: run an embedded S3 store)", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.S3Endpoint })
+	})
+	add("s3-access-key", "S3 access key", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.S3AccessKey })
+	})
+	add("s3-secret-key", "S3 secret key", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.S3SecretKey })
+	})
+	add("s3-bucket", "S3 bucket", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.S3Bucket })
+	})
+	add("s3-region", "S3 region", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.S3Region })
+	})
+	add("s3-use-tls", "talk to the S3 endpoint over HTTPS", func() (func(*Config, string) error, func(*Config) string) {
+		return boolean(func(c *Config) *bool { return &c.S3UseTLS })
+	})
+	add("bootstrap-api-key", "the first organisation's first API key (for automation; default: generated and printed once)", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.BootstrapAPIKey })
+	})
+	add("bootstrap-email", "sign-in email of the first specialist", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.BootstrapEmail })
+	})
+	add("bootstrap-password", "password of the first specialist (default: generated and printed once)", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.BootstrapPassword })
+	})
+	add("ice-servers", "STUN/TURN URLs handed to browsers, comma-separated (e.g. stun:stun.example.org:3478)", func() (func(*Config, string) error, func(*Config) string) {
+		return list(func(c *Config) *[]string { return &c.ICEServers })
+	})
+	add("ice-loopback", "offer loopback ICE candidates (for single-machine use and tests)", func() (func(*Config, string) error, func(*Config) string) {
+		return boolean(func(c *Config) *bool { return &c.ICELoopback })
+	})
+	add("udp-port", "one UDP port for all media (0: ephemeral ports)", func() (func(*Config, string) error, func(*Config) string) {
+		return integer(func(c *Config) *int { return &c.UDPPort })
+	})
+	add("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func() (func(*Config, string) error, func(*Config) string) {
+		return list(func(c *Config) *[]string { return &c.NAT1To1IPs })
+	})
+	add("link-ttl", "how long session links stay valid", func() (func(*Config, string) error, func(*Config) string) {
+		return duration(func(c *Config) *time.Duration { return &c.LinkTTL })
+	})
+	add("console-ttl", "how long a console sign-in lasts", func() (func(*Config, string) error, func(*Config) string) {
+		return duration(func(c *Config) *time.Duration { return &c.ConsoleTTL })
+	})
+	add("shutdown-timeout", "how long a graceful shutdown may drain before it forces", func() (func(*Config, string) error, func(*Config) string) {
+		return duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
+	})
+	add("log-level", "debug, info, warn or error", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.LogLevel })
+	})
+	add("log-format", "text or json", func() (func(*Config, string) error, func(*Config) string) {
+		return str(func(c *Config) *string { return &c.LogFormat })
+	})
+	return s
+}
+
+// ErrHelp is returned by Load when -help was asked for; the usage has been printed.
+var ErrHelp = flag.ErrHelp
+
+// Load builds the configuration from defaults, the config file, the environment and args.
+func Load(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
+	all := settings()
+	fs := flag.NewFlagSet("assist", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	configFile := fs.String("config", getenv("ASSIST_CONFIG"), "JSON config file; keys are the settings' names with underscores (env ASSIST_CONFIG)")
+	defaults := Defaults()
+	for _, s := range all {
+		fs.String(s.name, s.get(&defaults), s.usage+" (env "+s.env()+")")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(usageOut, "Usage: assist [flags]\n\nStarts an Assist node. Every flag can also be set by its ASSIST_* environment\nvariable or a key of the config file; flags win over the environment, which wins over the file.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+
+	cfg := Defaults()
+	if *configFile != "" {
+		if err := applyFile(&cfg, all, *configFile); err != nil {
+			return Config{}, err
+		}
+	}
+	for _, s := range all {
+		if v, ok := lookupEnv(getenv, s.env()); ok {
+			if err := s.set(&cfg, v); err != nil {
+				return Config{}, fmt.Errorf("%s: %w", s.env(), err)
+			}
+		}
+	}
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range all {
+			if s.name == f.Name && flagErr == nil {
+				if err := s.set(&cfg, f.Value.String()); err != nil {
+					flagErr = fmt.Errorf("-%s: %w", s.name, err)
+				}
+			}
+		}
+	})
+	if flagErr != nil {
+		return Config{}, flagErr
+	}
+	return cfg, cfg.Validate()
+}
+
+func lookupEnv(getenv func(string) string, key string) (string, bool) {
+	v := getenv(key)
+	return v, v != ""
+}
+
+func applyFile(cfg *Config, all []setting, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&raw); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	known := map[string]setting{}
+	for _, s := range all {
+		known[s.fileKey()] = s
+	}
+	for key, value := range raw {
+		s, ok := known[key]
+		if !ok {
+			return fmt.Errorf("config file %s: unknown setting %q", path, key)
+		}
+		text, err := scalarText(value)
+		if err != nil {
+			return fmt.Errorf("config file %s: %s: %w", path, key, err)
+		}
+		if err := s.set(cfg, text); err != nil {
+			return fmt.Errorf("config file %s: %s: %w", path, key, err)
+		}
+	}
+	return nil
+}
+
+func scalarText(v json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(v, &s); err == nil {
+		return s, nil
+	}
+	var items []string
+	if err := json.Unmarshal(v, &items); err == nil {
+		return strings.Join(items, ","), nil
+	}
+	var scalar any
+	if err := json.Unmarshal(v, &scalar); err != nil {
+		return "", err
+	}
+	switch scalar.(type) {
+	case bool, float64:
+		return string(v), nil
+	}
+	return "", errors.New("want a string, number, boolean or list of strings")
+}
+
+// Validate checks the settings together; the error names the setting.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("addr: %q is not host:port: %v", c.Addr, err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls-cert and tls-key: set both or neither")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("public-url: %q is not an http(s) URL", c.PublicURL)
+		}
+	}
+	if c.DataDir == "" {
+		return errors.New("data-dir: must not be empty")
+	}
+	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
+		return errors.New("s3-access-key and s3-secret-key: required with s3-endpoint")
+	}
+	if c.S3Bucket == "" {
+		return errors.New("s3-bucket: must not be empty")
+	}
+	if c.UDPPort < 0 || c.UDPPort > 65535 {
+		return fmt.Errorf("udp-port: %d is not a port", c.UDPPort)
+	}
+	for _, ip := range c.NAT1To1IPs {
+		if net.ParseIP(ip) == nil {
+			return fmt.Errorf("nat-ips: %q is not an IP address", ip)
+		}
+	}
+	for _, u := range c.ICEServers {
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+			return fmt.Errorf("ice-servers: %q is not a stun:, turn: or turns: URL", u)
+		}
+	}
+	if c.LinkTTL < time.Minute {
+		return errors.New("link-ttl: must be at least 1m")
+	}
+	if c.ConsoleTTL < time.Minute {
+		return errors.New("console-ttl: must be at least 1m")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("shutdown-timeout: must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("log-format: %q is not text or json", c.LogFormat)
+	}
+	if c.BootstrapAPIKey != "" && !strings.HasPrefix(c.BootstrapAPIKey, "ak_") {
+		return errors.New(`bootstrap-api-key: must start with "ak_"`)
+	}
+	if c.BootstrapPassword != "" && len(c.BootstrapPassword) < 8 {
+		return errors.New("bootstrap-password: must be at least 8 characters")
+	}
+	return nil
+}
+
+// TLS reports whether the node serves HTTPS.
+func (c *Config) TLS() bool { return c.TLSCert != "" }
+
+// BaseURL is the public base of links: public-url, or derived from the listen address.
+func (c *Config) BaseURL(listenAddr string) string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	scheme := "http"
+	if c.TLS() {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(listenAddr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// Path resolves a name under the data directory.
+func (c *Config) Path(elem ...string) string {
+	return filepath.Join(append([]string{c.DataDir}, elem...)...)
+}
