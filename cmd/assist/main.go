@@ -1,0 +1,66 @@
+// Command assist runs an Assist node: the API, the console and customer pages, signaling, the
+// SFU, and (by default) an embedded NATS server and object store under one data directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/assist-video/assist/signaling"
+	"github.com/assist-video/assist/signaling/config"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "assist:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	srv, err := signaling.NewServer(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	printWelcome(stdout, srv)
+	return srv.Run(ctx)
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func printWelcome(w io.Writer, srv *signaling.Server) {
+	b := srv.Bootstrap()
+	fmt.Fprintf(w, "\nAssist is running.\n\n  Console:  %s/console/\n  Sign in:  %s\n", srv.URL(), b.Email)
+	if b.Created {
+		fmt.Fprintf(w, "  Password: %s\n  API key:  %s\n\n  These were created on first start and are shown only now: keep them.\n",
+			b.Password, b.APIKey)
+	} else {
+		fmt.Fprintf(w, "  (password and API key were printed on first start)\n")
+	}
+	fmt.Fprintf(w, "\n  Create a session:\n    curl -X POST -H 'Authorization: Bearer <API key>' %s/v1/sessions\n\n", srv.URL())
+}

@@ -1,0 +1,378 @@
+package signaling
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/assist-video/assist/media"
+	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/signaling/api"
+	"github.com/assist-video/assist/signaling/auth"
+	"github.com/assist-video/assist/signaling/problem"
+	"github.com/assist-video/assist/webclient"
+)
+
+const maxJSONBody = 64 << 10
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, s.instrument(pattern, h))
+	}
+	handle("GET /healthz", s.handleHealth)
+	handle("GET /readyz", s.handleReady)
+	mux.Handle("GET /metrics", s.metrics.handler())
+
+	handle("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+	})
+	handle("GET /console/{$}", webclient.ServeConsole)
+	handle("GET /c/{token}", s.handleLinkPage(auth.RoleCustomer, webclient.ServeCustomer))
+	handle("GET /s/{token}", s.handleLinkPage(auth.RoleSpecialist, webclient.ServeConsole))
+	mux.Handle("GET /assets/", webclient.Assets())
+
+	handle("GET /v1/signal", s.handleSignal)
+	handle("POST /v1/auth/login", s.handleLogin)
+	handle("POST /v1/sessions", s.authorized(s.handleCreateSession))
+	handle("GET /v1/sessions", s.authorized(s.handleListSessions))
+	handle("GET /v1/sessions/{id}", s.authorized(s.handleGetSession))
+	handle("POST /v1/sessions/{id}/end", s.authorized(s.handleEndSession))
+	handle("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, http.StatusNotFound, "not-found", "no such API route")
+	})
+	return webclient.SecurityHeaders(s.recoverPanics(mux))
+}
+
+// statusRecorder remembers the status code for metrics and logs.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Hijack hands the connection to the WebSocket upgrader.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	r.status = http.StatusSwitchingProtocols
+	return http.NewResponseController(r.ResponseWriter).Hijack()
+}
+
+func (s *Server) instrument(route string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		s.metrics.httpRequests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+	})
+}
+
+func (s *Server) recoverPanics(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+				problem.Write(w, r, http.StatusInternalServerError, "internal", "internal error")
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.bus.Ping(ctx); err != nil {
+		problem.Write(w, r, http.StatusServiceUnavailable, "nats-unavailable", "NATS: "+err.Error())
+		return
+	}
+	if err := s.objects.Ping(ctx); err != nil {
+		problem.Write(w, r, http.StatusServiceUnavailable, "storage-unavailable", "object storage: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		problem.Write(w, r, http.StatusServiceUnavailable, "draining", "this node is shutting down")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// caller is who an API request comes from: always exactly one organisation.
+type caller struct {
+	OrgID        string
+	SpecialistID string // empty for API keys
+}
+
+type callerKey struct{}
+
+// authorized admits requests bearing an API key or a console token of one organisation.
+func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := s.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="assist"`)
+			problem.Write(w, r, http.StatusUnauthorized, "unauthorized", err.Error())
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+	}
+}
+
+var errNoCredentials = errors.New("send an API key or a console token as Authorization: Bearer")
+
+func (s *Server) authenticate(r *http.Request) (caller, error) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token = strings.TrimSpace(token)
+	if !ok || token == "" {
+		return caller{}, errNoCredentials
+	}
+	if strings.HasPrefix(token, auth.APIKeyPrefix) {
+		key, err := s.rooms.APIKeyByHash(r.Context(), auth.HashAPIKey(token))
+		if err != nil {
+			return caller{}, errors.New("unknown API key")
+		}
+		return caller{OrgID: key.OrgID}, nil
+	}
+	claims, err := s.issuer.VerifyConsole(token)
+	if err != nil {
+		return caller{}, errors.New("console token: " + err.Error())
+	}
+	return caller{OrgID: claims.Org, SpecialistID: claims.Subject}, nil
+}
+
+func callerOf(r *http.Request) caller { return r.Context().Value(callerKey{}).(caller) }
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var in api.Login
+	if !readJSON(w, r, &in) {
+		return
+	}
+	sp, err := s.rooms.SpecialistByEmail(r.Context(), in.Email)
+	if err != nil || !auth.CheckPassword(sp.PasswordHash, in.Password) {
+		if err != nil && !errors.Is(err, rooms.ErrNotFound) {
+			s.internalError(w, r, err)
+			return
+		}
+		problem.Write(w, r, http.StatusUnauthorized, "bad-credentials", "wrong email or password")
+		return
+	}
+	token, exp, err := s.issuer.IssueConsole(sp.OrgID, sp.ID, s.cfg.ConsoleTTL)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, api.LoginResult{Token: token, ExpiresAt: exp})
+}
+
+func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
+	var in api.CreateSession
+	if r.ContentLength != 0 && !readJSON(w, r, &in) {
+		return
+	}
+	c := callerOf(r)
+	sess, err := s.rooms.CreateSession(r.Context(), c.OrgID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.metrics.sessions.Inc()
+	out := s.sessionView(sess)
+	if out.CustomerURL, err = s.link(sess, auth.RoleCustomer); err == nil {
+		out.SpecialistURL, err = s.link(sess, auth.RoleSpecialist)
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/sessions/"+sess.ID)
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) link(sess *rooms.Session, role auth.Role) (string, error) {
+	token, _, err := s.issuer.IssueLink(sess.OrgID, sess.ID, role, s.cfg.LinkTTL)
+	if err != nil {
+		return "", err
+	}
+	path := "/c/"
+	if role == auth.RoleSpecialist {
+		path = "/s/"
+	}
+	return s.baseURL + path + token, nil
+}
+
+func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			problem.Write(w, r, http.StatusBadRequest, "bad-parameter", "limit must be a whole number from 1 to 100")
+			return
+		}
+		limit = n
+	}
+	after := r.URL.Query().Get("starting_after")
+	if after != "" && !rooms.ValidID(after) {
+		problem.Write(w, r, http.StatusBadRequest, "bad-parameter", "starting_after is not a session id")
+		return
+	}
+	list, more, err := s.rooms.ListSessions(r.Context(), callerOf(r).OrgID, limit, after)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	out := api.SessionList{Data: make([]api.Session, 0, len(list)), HasMore: more}
+	for i := range list {
+		out.Data = append(out.Data, s.sessionView(&list[i]))
+	}
+	if more && len(list) > 0 {
+		out.NextCursor = list[len(list)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
+	sess, err := s.rooms.Session(r.Context(), callerOf(r).OrgID, r.PathValue("id"))
+	if err != nil {
+		s.roomsError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.sessionView(sess))
+}
+
+func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	actor := c.SpecialistID
+	if actor == "" {
+		actor = "api"
+	}
+	sess, err := s.rooms.End(r.Context(), c.OrgID, r.PathValue("id"), "ended through the API", actor)
+	if err != nil {
+		s.roomsError(w, r, err)
+		return
+	}
+	s.sfu.CloseRoom(sess.ID)
+	writeJSON(w, http.StatusOK, s.sessionView(sess))
+}
+
+// sessionView is the API's picture of a session, with live counters from this node's SFU.
+func (s *Server) sessionView(sess *rooms.Session) api.Session {
+	stats := map[string][]media.TrackStats{}
+	for _, ps := range s.sfu.Stats(sess.ID) {
+		stats[ps.ParticipantID] = ps.Tracks
+	}
+	out := api.Session{
+		ID: sess.ID, OrganizationID: sess.OrgID, State: string(sess.State),
+		CreatedAt: sess.CreatedAt, EndedAt: sess.EndedAt,
+		Participants: make([]api.Participant, 0, len(sess.Participants)),
+	}
+	for _, p := range sess.Participants {
+		ap := api.Participant{ID: p.ID, Role: string(p.Role), Name: p.Name, State: string(p.State),
+			JoinedAt: p.JoinedAt, LeftAt: p.LeftAt, Tracks: []api.Track{}}
+		for _, t := range stats[p.ID] {
+			ap.Tracks = append(ap.Tracks, api.Track{ID: t.ID, Kind: t.Kind, Codec: t.Codec,
+				PacketsReceived: t.PacketsReceived, BytesReceived: t.BytesReceived,
+				PacketsForwarded: t.PacketsForwarded, BytesForwarded: t.BytesForwarded})
+		}
+		out.Participants = append(out.Participants, ap)
+	}
+	return out
+}
+
+// handleLinkPage checks a session link before serving its page: a bad link never gets a call.
+func (s *Server) handleLinkPage(role auth.Role, page http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		claims, err := s.issuer.VerifyLink(r.PathValue("token"))
+		switch {
+		case errors.Is(err, auth.ErrExpired):
+			webclient.ServeError(w, http.StatusGone, "This link has expired", "Ask for a new link to join the session.")
+			return
+		case err != nil:
+			webclient.ServeError(w, http.StatusUnauthorized, "This link is not valid", "Check that you opened the whole link from your message, or ask for a new one.")
+			return
+		case claims.Role != role:
+			webclient.ServeError(w, http.StatusForbidden, "This link is not for this page", "Open the link exactly as you received it.")
+			return
+		}
+		sess, err := s.rooms.Session(r.Context(), claims.Org, claims.Subject)
+		switch {
+		case errors.Is(err, rooms.ErrNotFound):
+			webclient.ServeError(w, http.StatusNotFound, "This session does not exist", "It may have been deleted. Ask for a new link.")
+			return
+		case err != nil:
+			s.log.Error("link page", "err", err)
+			webclient.ServeError(w, http.StatusServiceUnavailable, "Please try again", "The service is busy right now.")
+			return
+		case sess.State == rooms.SessionEnded:
+			webclient.ServeError(w, http.StatusGone, "This session has ended", "Thank you. You can close this page.")
+			return
+		}
+		page(w, r)
+	}
+}
+
+func (s *Server) roomsError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, rooms.ErrNotFound):
+		problem.Write(w, r, http.StatusNotFound, "not-found", "no such session")
+	case errors.Is(err, rooms.ErrInvalidState), errors.Is(err, rooms.ErrEnded), errors.Is(err, rooms.ErrDenied):
+		problem.Write(w, r, http.StatusConflict, "invalid-state", err.Error())
+	case errors.Is(err, rooms.ErrConflict):
+		problem.Write(w, r, http.StatusConflict, "conflict", err.Error())
+	default:
+		s.internalError(w, r, err)
+	}
+}
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("request failed", "path", r.URL.Path, "err", err)
+	problem.Write(w, r, http.StatusInternalServerError, "internal", "internal error")
+}
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		problem.Write(w, r, http.StatusUnsupportedMediaType, "unsupported-media-type", "send application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			problem.Write(w, r, http.StatusRequestEntityTooLarge, "too-large", "request body is too large")
+			return false
+		}
+		problem.Write(w, r, http.StatusBadRequest, "bad-request", "request body: "+err.Error())
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		problem.Write(w, r, http.StatusBadRequest, "bad-request", "request body: trailing data after the JSON object")
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

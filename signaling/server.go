@@ -1,0 +1,254 @@
+// Package signaling is the edge of Assist: the HTTP API, the WebSocket signaling, the pages and
+// auth. Its Server wires one node together: NATS (rooms), the SFU (media) and object storage
+// (recording/store).
+package signaling
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/assist-video/assist/media"
+	"github.com/assist-video/assist/recording/store"
+	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/rooms/bus"
+	"github.com/assist-video/assist/signaling/auth"
+	"github.com/assist-video/assist/signaling/config"
+	"github.com/assist-video/assist/signaling/wire"
+)
+
+// Server is one Assist node.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	bus     *bus.Bus
+	rooms   *rooms.Store
+	objects *store.Store
+	s3      *store.Embedded // the embedded object store, when no S3 endpoint is configured
+	sfu     *media.SFU
+	issuer  *auth.Issuer
+	metrics *metrics
+
+	listener net.Listener
+	http     *http.Server
+	baseURL  string
+	boot     Bootstrap
+
+	// Sockets are hijacked from net/http, so the server tracks them itself.
+	socketCtx    context.Context
+	closeSockets context.CancelFunc
+	sockets      sync.WaitGroup
+	draining     atomic.Bool
+	joinTimeout  time.Duration // how long a new socket has to send join
+}
+
+// Bootstrap is what the first start created, for the operator to read once.
+type Bootstrap struct {
+	Created        bool
+	OrganizationID string
+	Email          string
+	Password       string // empty unless generated or set on this start
+	APIKey         string // empty unless generated or set on this start
+}
+
+// NewServer starts the node's parts and binds its listener; Run serves.
+func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Server, err error) {
+	s = &Server{cfg: cfg, log: log, metrics: newMetrics(), joinTimeout: defaultJoinTimeout}
+	defer func() {
+		if err != nil {
+			s.closeParts()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data-dir: %w", err)
+	}
+	if s.bus, err = bus.Open(ctx, bus.Config{URL: cfg.NATSURL, StoreDir: cfg.Path("nats"), Name: "assist-" + cfg.NodeID, Logger: log}); err != nil {
+		return nil, err
+	}
+	if s.rooms, err = rooms.Open(ctx, s.bus, log); err != nil {
+		return nil, err
+	}
+	if err := s.openObjectStore(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.loadSigningKey(ctx); err != nil {
+		return nil, err
+	}
+	if s.boot, err = s.bootstrap(ctx); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	s.sfu, err = media.New(media.Config{
+		ICELoopback: cfg.ICELoopback,
+		UDPPort:     cfg.UDPPort,
+		NAT1To1IPs:  cfg.NAT1To1IPs,
+		Logger:      log.With("component", "sfu"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: %w", err)
+	}
+	s.metrics.watchSFU(s.sfu)
+
+	if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("addr: %w", err)
+	}
+	if cfg.TLS() {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls-cert/tls-key: %w", err)
+		}
+		s.listener = tls.NewListener(s.listener, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	s.baseURL = cfg.BaseURL(s.listener.Addr().String())
+	s.socketCtx, s.closeSockets = context.WithCancel(context.Background())
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+func (s *Server) openObjectStore(ctx context.Context) error {
+	cfg := store.Config{
+		Endpoint: s.cfg.S3Endpoint, AccessKey: s.cfg.S3AccessKey, SecretKey: s.cfg.S3SecretKey,
+		Bucket: s.cfg.S3Bucket, Region: s.cfg.S3Region, UseTLS: s.cfg.S3UseTLS,
+	}
+	if cfg.Endpoint == "" {
+		e, err := store.StartEmbedded(s.cfg.Path("objects"), s.log.With("component", "s3"))
+		if err != nil {
+			return fmt.Errorf("embedded object store: %w", err)
+		}
+		s.s3 = e
+		cfg = e.Config()
+	}
+	objects, err := store.New(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	s.objects = objects
+	return nil
+}
+
+func (s *Server) loadSigningKey(ctx context.Context) error {
+	raw, err := s.rooms.LoadOrCreateSecret(ctx, "link-signing-key", func() []byte {
+		data, _ := json.Marshal(auth.NewSigningKey())
+		return data
+	})
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	var key auth.SigningKey
+	if err := json.Unmarshal(raw, &key); err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	s.issuer, err = auth.NewIssuer(key)
+	return err
+}
+
+func (s *Server) bootstrap(ctx context.Context) (Bootstrap, error) {
+	first, err := s.rooms.ClaimOnce(ctx, "bootstrap")
+	if err != nil || !first {
+		return Bootstrap{Email: s.cfg.BootstrapEmail}, err
+	}
+	b := Bootstrap{Created: true, Email: s.cfg.BootstrapEmail, Password: s.cfg.BootstrapPassword, APIKey: s.cfg.BootstrapAPIKey}
+	if b.Password == "" {
+		b.Password = auth.NewPassword()
+	}
+	if b.APIKey == "" {
+		b.APIKey = auth.NewAPIKey()
+	}
+	org, err := s.rooms.CreateOrganization(ctx, "Default organisation")
+	if err != nil {
+		return b, err
+	}
+	b.OrganizationID = org.ID
+	hash, err := auth.HashPassword(b.Password)
+	if err != nil {
+		return b, err
+	}
+	if _, err := s.rooms.CreateSpecialist(ctx, org.ID, b.Email, "Specialist", hash); err != nil {
+		return b, err
+	}
+	if _, err := s.rooms.AddAPIKey(ctx, org.ID, "bootstrap", auth.HashAPIKey(b.APIKey)); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// URL is where users reach this node.
+func (s *Server) URL() string { return s.baseURL }
+
+// Bootstrap says what the first start created.
+func (s *Server) Bootstrap() Bootstrap { return s.boot }
+
+// Run serves until ctx is done, then shuts down: drain (stop accepting, tell participants)
+// within the shutdown timeout, then force.
+func (s *Server) Run(ctx context.Context) error {
+	served := make(chan error, 1)
+	go func() { served <- s.http.Serve(s.listener) }()
+	s.log.Info("serving", "url", s.baseURL, "addr", s.listener.Addr().String())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+	}
+	s.shutdown()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func (s *Server) shutdown() {
+	s.draining.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
+	_ = s.http.Shutdown(ctx)
+	s.closeSockets()
+	done := make(chan struct{})
+	go func() { s.sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("sockets did not close in time")
+	}
+	_ = s.http.Close()
+	s.closeParts()
+	s.log.Info("stopped")
+}
+
+func (s *Server) closeParts() {
+	if s.sfu != nil {
+		_ = s.sfu.Close()
+	}
+	if s.s3 != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.s3.Close(ctx)
+		cancel()
+	}
+	if s.bus != nil {
+		s.bus.Close()
+	}
+}
+
+// iceServers are the STUN/TURN servers handed to browsers.
+func (s *Server) iceServers() []wire.ICEServer {
+	if len(s.cfg.ICEServers) == 0 {
+		return []wire.ICEServer{}
+	}
+	return []wire.ICEServer{{URLs: s.cfg.ICEServers}}
+}
