@@ -87,147 +87,94 @@ func (s setting) env() string {
 
 func (s setting) fileKey() string { return strings.ReplaceAll(s.name, "-", "_") }
 
-func str(p func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
-	return func(c *Config, v string) error { *p(c) = v; return nil },
-		func(c *Config) string { return *p(c) }
+func text(name, usage string, field func(*Config) *string) setting {
+	return setting{name: name, usage: usage,
+		set: func(c *Config, v string) error { *field(c) = v; return nil },
+		get: func(c *Config) string { return *field(c) }}
 }
 
-func boolean(p func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
-	return func(c *Config, v string) error {
+func boolean(name, usage string, field func(*Config) *bool) setting {
+	return setting{name: name, usage: usage,
+		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("want true or false, got %q", v)
 			}
-			*p(c) = b
+			*field(c) = b
 			return nil
 		},
-		func(c *Config) string { return strconv.FormatBool(*p(c)) }
+		get: func(c *Config) string { return strconv.FormatBool(*field(c)) }}
 }
 
-func integer(p func(*Config) *int) (func(*Config, string) error, func(*Config) string) {
-	return func(c *Config, v string) error {
+func integer(name, usage string, field func(*Config) *int) setting {
+	return setting{name: name, usage: usage,
+		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil {
 				return fmt.Errorf("want a whole number, got %q", v)
 			}
-			*p(c) = n
+			*field(c) = n
 			return nil
 		},
-		func(c *Config) string { return strconv.Itoa(*p(c)) }
+		get: func(c *Config) string { return strconv.Itoa(*field(c)) }}
 }
 
-func duration(p func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
-	return func(c *Config, v string) error {
+func duration(name, usage string, field func(*Config) *time.Duration) setting {
+	return setting{name: name, usage: usage,
+		set: func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
 			if err != nil {
 				return fmt.Errorf("want a duration such as 30s or 24h, got %q", v)
 			}
-			*p(c) = d
+			*field(c) = d
 			return nil
 		},
-		func(c *Config) string { return p(c).String() }
+		get: func(c *Config) string { return field(c).String() }}
 }
 
-func list(p func(*Config) *[]string) (func(*Config, string) error, func(*Config) string) {
-	return func(c *Config, v string) error {
+func list(name, usage string, field func(*Config) *[]string) setting {
+	return setting{name: name, usage: usage,
+		set: func(c *Config, v string) error {
 			var out []string
 			for _, item := range strings.Split(v, ",") {
 				if item = strings.TrimSpace(item); item != "" {
 					out = append(out, item)
 				}
 			}
-			*p(c) = out
+			*field(c) = out
 			return nil
 		},
-		func(c *Config) string { return strings.Join(*p(c), ",") }
-}
-
-func mk(name, usage string, set func(*Config, string) error, get func(*Config) string) setting {
-	return setting{name: name, usage: usage, set: set, get: get}
+		get: func(c *Config) string { return strings.Join(*field(c), ",") }}
 }
 
 func settings() []setting {
-	var s []setting
-	add := func(name, usage string, pair func() (func(*Config, string) error, func(*Config) string)) {
-		set, get := pair()
-		s = append(s, mk(name, usage, set, get))
+	return []setting{
+		text("addr", "listen address of the HTTP(S) server", func(c *Config) *string { return &c.Addr }),
+		text("public-url", "base URL of links and the console as users reach it (default: derived from addr)", func(c *Config) *string { return &c.PublicURL }),
+		text("data-dir", "directory for all local data (embedded NATS, embedded object store, spool)", func(c *Config) *string { return &c.DataDir }),
+		text("node-id", "name of this node in a cluster (default: the host name)", func(c *Config) *string { return &c.NodeID }),
+		text("tls-cert", "TLS certificate file (PEM); with tls-key, serve HTTPS (phones need it for the camera)", func(c *Config) *string { return &c.TLSCert }),
+		text("tls-key", "TLS private key file (PEM)", func(c *Config) *string { return &c.TLSKey }),
+		text("nats-url", "NATS server or cluster URLs, comma-separated (empty: run an embedded NATS server)", func(c *Config) *string { return &c.NATSURL }),
+		text("s3-endpoint", "S3 endpoint host:port such as a MinIO server (empty: run an embedded S3 store)", func(c *Config) *string { return &c.S3Endpoint }),
+		text("s3-access-key", "S3 access key", func(c *Config) *string { return &c.S3AccessKey }),
+		text("s3-secret-key", "S3 secret key", func(c *Config) *string { return &c.S3SecretKey }),
+		text("s3-bucket", "S3 bucket", func(c *Config) *string { return &c.S3Bucket }),
+		text("s3-region", "S3 region", func(c *Config) *string { return &c.S3Region }),
+		boolean("s3-use-tls", "talk to the S3 endpoint over HTTPS", func(c *Config) *bool { return &c.S3UseTLS }),
+		text("bootstrap-api-key", "the first organisation's first API key (for automation; default: generated and printed once)", func(c *Config) *string { return &c.BootstrapAPIKey }),
+		text("bootstrap-email", "sign-in email of the first specialist", func(c *Config) *string { return &c.BootstrapEmail }),
+		text("bootstrap-password", "password of the first specialist (default: generated and printed once)", func(c *Config) *string { return &c.BootstrapPassword }),
+		list("ice-servers", "STUN/TURN URLs handed to browsers, comma-separated (e.g. stun:stun.example.org:3478)", func(c *Config) *[]string { return &c.ICEServers }),
+		boolean("ice-loopback", "offer loopback ICE candidates (for single-machine use and tests)", func(c *Config) *bool { return &c.ICELoopback }),
+		integer("udp-port", "one UDP port for all media (0: ephemeral ports)", func(c *Config) *int { return &c.UDPPort }),
+		list("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func(c *Config) *[]string { return &c.NAT1To1IPs }),
+		duration("link-ttl", "how long session links stay valid", func(c *Config) *time.Duration { return &c.LinkTTL }),
+		duration("console-ttl", "how long a console sign-in lasts", func(c *Config) *time.Duration { return &c.ConsoleTTL }),
+		duration("shutdown-timeout", "how long a graceful shutdown may drain before it forces", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
+		text("log-level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+		text("log-format", "text or json", func(c *Config) *string { return &c.LogFormat }),
 	}
-	add("addr", "listen address of the HTTP(S) server", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.Addr })
-	})
-	add("public-url", "base URL of links and the console as users reach it (default: derived from addr)", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.PublicURL })
-	})
-	add("data-dir", "directory for all local data (embedded NATS, embedded object store, spool)", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.DataDir })
-	})
-	add("node-id", "name of this node in a cluster (default: the host name)", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.NodeID })
-	})
-	add("tls-cert", "TLS certificate file (PEM); with tls-key, serve HTTPS (phones need it for the camera)", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.TLSCert })
-	})
-	add("tls-key", "TLS private key file (PEM)", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.TLSKey })
-	})
-	add("nats-url", "NATS server or cluster URLs, comma-separated (empty: run an embedded NATS server)", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.NATSURL })
-	})
-	add("s3-endpoint", "S3 endpoint host:port such as a MinIO server (empty: run an embedded S3 store)", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.S3Endpoint })
-	})
-	add("s3-access-key", "S3 access key", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.S3AccessKey })
-	})
-	add("s3-secret-key", "S3 secret key", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.S3SecretKey })
-	})
-	add("s3-bucket", "S3 bucket", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.S3Bucket })
-	})
-	add("s3-region", "S3 region", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.S3Region })
-	})
-	add("s3-use-tls", "talk to the S3 endpoint over HTTPS", func() (func(*Config, string) error, func(*Config) string) {
-		return boolean(func(c *Config) *bool { return &c.S3UseTLS })
-	})
-	add("bootstrap-api-key", "the first organisation's first API key (for automation; default: generated and printed once)", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.BootstrapAPIKey })
-	})
-	add("bootstrap-email", "sign-in email of the first specialist", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.BootstrapEmail })
-	})
-	add("bootstrap-password", "password of the first specialist (default: generated and printed once)", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.BootstrapPassword })
-	})
-	add("ice-servers", "STUN/TURN URLs handed to browsers, comma-separated (e.g. stun:stun.example.org:3478)", func() (func(*Config, string) error, func(*Config) string) {
-		return list(func(c *Config) *[]string { return &c.ICEServers })
-	})
-	add("ice-loopback", "offer loopback ICE candidates (for single-machine use and tests)", func() (func(*Config, string) error, func(*Config) string) {
-		return boolean(func(c *Config) *bool { return &c.ICELoopback })
-	})
-	add("udp-port", "one UDP port for all media (0: ephemeral ports)", func() (func(*Config, string) error, func(*Config) string) {
-		return integer(func(c *Config) *int { return &c.UDPPort })
-	})
-	add("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func() (func(*Config, string) error, func(*Config) string) {
-		return list(func(c *Config) *[]string { return &c.NAT1To1IPs })
-	})
-	add("link-ttl", "how long session links stay valid", func() (func(*Config, string) error, func(*Config) string) {
-		return duration(func(c *Config) *time.Duration { return &c.LinkTTL })
-	})
-	add("console-ttl", "how long a console sign-in lasts", func() (func(*Config, string) error, func(*Config) string) {
-		return duration(func(c *Config) *time.Duration { return &c.ConsoleTTL })
-	})
-	add("shutdown-timeout", "how long a graceful shutdown may drain before it forces", func() (func(*Config, string) error, func(*Config) string) {
-		return duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
-	})
-	add("log-level", "debug, info, warn or error", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.LogLevel })
-	})
-	add("log-format", "text or json", func() (func(*Config, string) error, func(*Config) string) {
-		return str(func(c *Config) *string { return &c.LogFormat })
-	})
-	return s
 }
 
 // ErrHelp is returned by Load when -help was asked for; the usage has been printed.
