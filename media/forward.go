@@ -1,0 +1,305 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// keyframeInterval is the least time between two keyframe requests (PLI) sent to one
+// publisher's track: new subscribers and subscribers' own PLIs within it share one keyframe.
+const keyframeInterval = 500 * time.Millisecond
+
+// receiveBufferSize holds any RTP packet Pion hands over (its receive MTU is 1460).
+const receiveBufferSize = 1500
+
+// upTrack is a track a participant publishes: it reads RTP from the publisher and writes each
+// packet to every subscriber's downTrack.
+type upTrack struct {
+	publisher *Peer
+	remote    *webrtc.TrackRemote
+	id        string
+	streamID  string // the publisher's participant ID: subscribers see it as the msid
+	kind      webrtc.RTPCodecType
+	codec     webrtc.RTPCodecCapability
+	mediaSSRC uint32
+
+	// subscribers is copy-on-write: the forwarding loop loads it once per packet without
+	// locking; subscribe and unsubscribe replace it under mu.
+	mu          sync.Mutex
+	subscribers atomic.Pointer[[]*downTrack]
+
+	keyframeWanted chan struct{} // cap 1: a keyframe request is pending
+	done           chan struct{} // closed when the publisher's track has ended
+
+	packetsIn, bytesIn   atomic.Uint64
+	packetsOut, bytesOut atomic.Uint64
+	keyframeRequests     atomic.Uint64 // PLIs sent to the publisher
+}
+
+func newUpTrack(publisher *Peer, remote *webrtc.TrackRemote) *upTrack {
+	codec := remote.Codec().RTPCodecCapability
+	id := remote.ID()
+	if id == "" {
+		id = fmt.Sprintf("%s-%d", remote.Kind(), remote.SSRC())
+	}
+	return &upTrack{
+		publisher:      publisher,
+		remote:         remote,
+		id:             id,
+		streamID:       publisher.id,
+		kind:           remote.Kind(),
+		codec:          codec,
+		mediaSSRC:      uint32(remote.SSRC()),
+		keyframeWanted: make(chan struct{}, 1),
+		done:           make(chan struct{}),
+	}
+}
+
+// forwardLoop reads the publisher's RTP until the track ends. The buffer and the packet are
+// reused for every packet: nothing is allocated per packet here.
+func (u *upTrack) forwardLoop() {
+	defer close(u.done)
+	buf := make([]byte, receiveBufferSize)
+	var pkt rtp.Packet
+	for {
+		n, _, err := u.remote.Read(buf)
+		if err != nil {
+			if errors.Is(err, io.ErrShortBuffer) {
+				continue
+			}
+			return
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		u.packetsIn.Add(1)
+		u.bytesIn.Add(uint64(n))
+		u.forward(&pkt)
+	}
+}
+
+// forward writes one packet to every bound subscriber. Header extensions are dropped: their
+// IDs were negotiated with the publisher, not with the subscriber, and Pion's interceptors add
+// what each subscriber's connection needs. SSRC and payload type are rewritten per subscriber;
+// sequence numbers and timestamps pass through, since a downTrack only ever carries this track.
+func (u *upTrack) forward(pkt *rtp.Packet) {
+	subs := u.subscribers.Load()
+	if subs == nil {
+		return
+	}
+	pkt.Header.Extension = false
+	pkt.Header.Extensions = pkt.Header.Extensions[:0]
+	size := uint64(pkt.MarshalSize())
+
+	var packets uint64
+	for _, d := range *subs {
+		b := d.binding.Load()
+		if b == nil {
+			continue // not negotiated yet, or unbound
+		}
+		pkt.Header.SSRC = b.ssrc
+		pkt.Header.PayloadType = b.payloadType
+		// An interceptor may have added its own extension to the shared header.
+		pkt.Header.Extension = false
+		pkt.Header.Extensions = pkt.Header.Extensions[:0]
+		n, err := b.writer.WriteRTP(&pkt.Header, pkt.Payload)
+		if err != nil || n == 0 {
+			continue // closed, or the subscriber's transport is not up yet: dropped
+		}
+		packets++
+		if !d.flowing.Load() {
+			// The first packet that really leaves for this subscriber: from here on it can
+			// decode from the next keyframe, so ask for one now.
+			d.flowing.Store(true)
+			u.requestKeyframe()
+		}
+	}
+	if packets > 0 {
+		u.packetsOut.Add(packets)
+		u.bytesOut.Add(packets * size)
+	}
+}
+
+func (u *upTrack) subscribe(d *downTrack) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var next []*downTrack
+	if cur := u.subscribers.Load(); cur != nil {
+		next = make([]*downTrack, 0, len(*cur)+1)
+		next = append(next, *cur...)
+	}
+	next = append(next, d)
+	u.subscribers.Store(&next)
+}
+
+func (u *upTrack) unsubscribe(d *downTrack) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	cur := u.subscribers.Load()
+	if cur == nil {
+		return
+	}
+	next := make([]*downTrack, 0, len(*cur))
+	for _, s := range *cur {
+		if s != d {
+			next = append(next, s)
+		}
+	}
+	u.subscribers.Store(&next)
+}
+
+// requestKeyframe asks for a keyframe from the publisher; requests coalesce. It never blocks.
+func (u *upTrack) requestKeyframe() {
+	if u.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	select {
+	case u.keyframeWanted <- struct{}{}:
+	default:
+	}
+}
+
+// rtcpWriter is where keyframe requests go: the publisher's PeerConnection.
+type rtcpWriter interface {
+	WriteRTCP([]rtcp.Packet) error
+}
+
+// keyframeLoop sends the publisher a PLI for each keyframe request, at most one per
+// keyframeInterval; requests that arrive while it waits are answered by the next PLI.
+func (u *upTrack) keyframeLoop(w rtcpWriter) {
+	var last time.Time
+	for {
+		select {
+		case <-u.done:
+			return
+		case <-u.keyframeWanted:
+		}
+		if wait := keyframeInterval - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-u.done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		select { // this PLI answers any request made while waiting
+		case <-u.keyframeWanted:
+		default:
+		}
+		last = time.Now()
+		if err := w.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: u.mediaSSRC}}); err != nil {
+			u.publisher.log.Debug("keyframe request failed", "track", u.id, "err", err)
+			continue
+		}
+		u.keyframeRequests.Add(1)
+	}
+}
+
+func (u *upTrack) stats() TrackStats {
+	return TrackStats{
+		ID:               u.id,
+		Kind:             u.kind.String(),
+		Codec:            u.codec.MimeType,
+		PacketsReceived:  u.packetsIn.Load(),
+		BytesReceived:    u.bytesIn.Load(),
+		PacketsForwarded: u.packetsOut.Load(),
+		BytesForwarded:   u.bytesOut.Load(),
+	}
+}
+
+// binding is what negotiation fixed for one subscriber's copy of a track.
+type binding struct {
+	contextID   string
+	ssrc        uint32
+	payloadType uint8
+	writer      webrtc.TrackLocalWriter
+}
+
+// downTrack is one subscriber's copy of an upTrack: a webrtc.TrackLocal with exactly one
+// binding, so the forwarding loop writes to it without locks.
+type downTrack struct {
+	up      *upTrack
+	sender  *webrtc.RTPSender // owned by the subscriber's negotiation loop
+	binding atomic.Pointer[binding]
+	flowing atomic.Bool // a packet has reached the subscriber's transport
+}
+
+var _ webrtc.TrackLocal = (*downTrack)(nil)
+
+func newDownTrack(up *upTrack) *downTrack {
+	return &downTrack{up: up}
+}
+
+// Bind is called by Pion once negotiation has settled the subscriber's codec for this track.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	codec, ok := matchCodec(d.up.codec, ctx.CodecParameters())
+	if !ok {
+		return webrtc.RTPCodecParameters{}, fmt.Errorf("%w: subscriber cannot receive %s",
+			webrtc.ErrUnsupportedCodec, d.up.codec.MimeType)
+	}
+	d.binding.Store(&binding{
+		contextID:   ctx.ID(),
+		ssrc:        uint32(ctx.SSRC()),
+		payloadType: uint8(codec.PayloadType),
+		writer:      ctx.WriteStream(),
+	})
+	d.flowing.Store(false)
+	return codec, nil
+}
+
+// Unbind is called by Pion when the sender stops.
+func (d *downTrack) Unbind(ctx webrtc.TrackLocalContext) error {
+	if b := d.binding.Load(); b != nil && b.contextID == ctx.ID() {
+		d.binding.CompareAndSwap(b, nil)
+	}
+	return nil
+}
+
+func (d *downTrack) ID() string                { return d.up.id }
+func (d *downTrack) RID() string               { return "" }
+func (d *downTrack) StreamID() string          { return d.up.streamID }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
+
+// matchCodec picks the subscriber's codec for a publisher's: the same MIME type, and for
+// H.264 preferably the same profile and packetization mode.
+func matchCodec(want webrtc.RTPCodecCapability, offered []webrtc.RTPCodecParameters) (webrtc.RTPCodecParameters, bool) {
+	var fallback webrtc.RTPCodecParameters
+	found := false
+	for _, c := range offered {
+		if !strings.EqualFold(c.MimeType, want.MimeType) {
+			continue
+		}
+		if !strings.EqualFold(want.MimeType, webrtc.MimeTypeH264) || sameH264Format(want.SDPFmtpLine, c.SDPFmtpLine) {
+			return c, true
+		}
+		if !found {
+			fallback, found = c, true
+		}
+	}
+	return fallback, found
+}
+
+func sameH264Format(a, b string) bool {
+	pa, pb := fmtpParams(a), fmtpParams(b)
+	return pa["packetization-mode"] == pb["packetization-mode"] &&
+		strings.EqualFold(pa["profile-level-id"], pb["profile-level-id"])
+}
+
+func fmtpParams(line string) map[string]string {
+	params := make(map[string]string)
+	for _, kv := range strings.Split(line, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		params[strings.ToLower(k)] = v
+	}
+	return params
+}

@@ -1,0 +1,246 @@
+// A participant's time in a session: the signaling socket, the join, the
+// waiting room, the call, reconnecting after a dropped connection, and the
+// end. Both pages use it; they only draw what it reports.
+
+import { Call } from './call.js';
+import { MessageType, SignalClient, signalURL } from './signal.js';
+
+// Backoff between reconnection attempts; after the last one we give up.
+const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000];
+
+/**
+ * Session events (CustomEvent, payload in `detail`):
+ *  - `state` {state, reason?, message?}: connecting | waiting | in-call |
+ *    reconnecting | denied | ended | error
+ *  - `welcome`, `waiting`, `queue`, `participants`: the server's payloads
+ *  - `stream` / `streamremoved` {stream}: remote media
+ *  - `connectionstate` {state}: the peer connection's state
+ *  - `notice` {message, code?}: something to tell the user that is not fatal
+ */
+export class Session extends EventTarget {
+  #join;
+  #media;
+  #url;
+  #signal = null;
+  #call = null;
+  #welcome = null;
+  #state = 'idle';
+  #finished = false;
+  #welcomedOnce = false;
+  #attempt = 0;
+  #retryTimer = 0;
+  #endTimer = 0;
+  #ending = false;
+  #abort = new AbortController();
+
+  /**
+   * @param {object} opts
+   * @param {{token: string, session_id?: string, name?: string}} opts.join  the join payload
+   * @param {import('./media.js').LocalMedia} opts.media  the local camera/mic
+   * @param {string} [opts.url]  the signaling URL (default: this host's /v1/signal)
+   */
+  constructor({ join, media, url = signalURL() }) {
+    super();
+    this.#join = join;
+    this.#media = media;
+    this.#url = url;
+    media.addEventListener('trackreplaced', ({ detail }) => {
+      this.#call?.replaceTrack(detail.track, media.stream).catch((err) => {
+        this.#notice(`The new camera could not be sent: ${err.message}`);
+      });
+    }, { signal: this.#abort.signal });
+    // Back online: retry now rather than at the end of the backoff.
+    window.addEventListener('online', () => {
+      if (this.#retryTimer && !this.#finished) {
+        clearTimeout(this.#retryTimer);
+        this.#retryTimer = 0;
+        this.#connect();
+      }
+    }, { signal: this.#abort.signal });
+  }
+
+  get state() { return this.#state; }
+  get call() { return this.#call; }
+  get participantId() { return this.#welcome?.participant_id ?? null; }
+  get sessionId() { return this.#welcome?.session_id ?? this.#join.session_id ?? null; }
+  get role() { return this.#welcome?.role ?? null; }
+  get finished() { return this.#finished; }
+
+  /** Connects and joins. */
+  start() {
+    if (this.#signal || this.#finished) return;
+    this.#setState('connecting');
+    this.#connect();
+  }
+
+  /** Hangs up: tells the server, then closes everything. */
+  leave() {
+    if (this.#finished) return;
+    this.#signal?.send(MessageType.LEAVE, {});
+    this.#finish('ended', { reason: 'left' });
+  }
+
+  /** Ends the session for everyone (specialists only). */
+  end() {
+    if (this.#finished || !this.#signal?.send(MessageType.END, {})) return false;
+    this.#ending = true;
+    // The server answers with session_ended and closes; don't wait forever.
+    this.#endTimer = setTimeout(() => this.#finish('ended', { reason: 'ended' }), 5000);
+    return true;
+  }
+
+  admit(participantId) {
+    return !!this.#signal?.send(MessageType.ADMIT, { participant_id: participantId });
+  }
+
+  deny(participantId, reason = '') {
+    const payload = { participant_id: participantId };
+    if (reason) payload.reason = reason;
+    return !!this.#signal?.send(MessageType.DENY, payload);
+  }
+
+  async #connect() {
+    this.#retryTimer = 0;
+    const signal = new SignalClient(this.#url);
+    this.#signal = signal;
+    this.#listen(signal);
+    try {
+      await signal.open();
+    } catch (err) {
+      if (this.#signal === signal) this.#lost(err.message);
+      return;
+    }
+    if (this.#signal !== signal || this.#finished) {
+      signal.close();
+      return;
+    }
+    const join = { token: this.#join.token };
+    if (this.#join.session_id) join.session_id = this.#join.session_id;
+    if (this.#join.name) join.name = this.#join.name;
+    signal.send(MessageType.JOIN, join);
+  }
+
+  #listen(signal) {
+    const on = (type, fn) => signal.addEventListener(type, (ev) => {
+      if (this.#signal === signal && !this.#finished) fn(ev.detail);
+    });
+    on(MessageType.WELCOME, (p) => {
+      this.#welcome = p;
+      this.#welcomedOnce = true;
+      this.#attempt = 0;
+      this.#emit('welcome', p);
+      if (p.session_state === 'ended') {
+        this.#finish('ended', { reason: 'ended' });
+      } else if (p.role === 'specialist') {
+        this.#startCall(); // specialists publish right away
+      }
+    });
+    on(MessageType.WAITING, (p) => {
+      this.#stopCall(); // moved (back) to the waiting room
+      this.#setState('waiting', { position: p.position });
+      this.#emit('waiting', p);
+    });
+    on(MessageType.ADMITTED, () => this.#startCall());
+    on(MessageType.DENIED, (p) => this.#finish('denied', { reason: p.reason ?? '' }));
+    on(MessageType.SESSION_ENDED, (p) => this.#finish('ended', { reason: p.reason ?? '' }));
+    on(MessageType.QUEUE, (p) => this.#emit('queue', { waiting: Array.isArray(p.waiting) ? p.waiting : [] }));
+    on(MessageType.PARTICIPANTS, (p) => this.#emit('participants', {
+      participants: Array.isArray(p.participants) ? p.participants : [],
+    }));
+    on(MessageType.DESCRIPTION, (p) => {
+      if (this.#call) this.#call.handleDescription(p);
+      else console.warn('assist: a description arrived before the call started; ignored');
+    });
+    on(MessageType.CANDIDATE, (p) => this.#call?.handleCandidate(p));
+    on(MessageType.ERROR, (p) => {
+      const message = typeof p.message === 'string' && p.message ? p.message : 'The server reported an error.';
+      if (!this.#welcome) {
+        // The join itself was refused (bad or expired link, ended session…).
+        this.#finish('error', { code: p.code, message });
+      } else {
+        this.#notice(message, p.code);
+      }
+    });
+    on('close', (p) => {
+      if (this.#ending) this.#finish('ended', { reason: 'ended' });
+      else this.#lost(`the connection closed (code ${p.code})`);
+    });
+  }
+
+  #startCall() {
+    if (this.#call) return;
+    const signal = this.#signal;
+    this.#setState('in-call');
+    const start = async () => {
+      const stream = await this.#media.start();
+      if (this.#finished || this.#signal !== signal || this.#call) return;
+      if (this.#media.error) this.#notice(`${describe(this.#media.error)}`);
+      const call = new Call({
+        send: (type, payload) => signal.send(type, payload),
+        iceServers: this.#welcome?.ice_servers ?? [],
+        stream,
+      });
+      this.#call = call;
+      call.addEventListener('stream', (ev) => this.#emit('stream', ev.detail));
+      call.addEventListener('streamremoved', (ev) => this.#emit('streamremoved', ev.detail));
+      call.addEventListener('connectionstate', (ev) => this.#emit('connectionstate', ev.detail));
+      call.addEventListener('failure', () => this.#notice('There was a problem setting up the video. Retrying…'));
+      call.start();
+    };
+    start().catch((err) => this.#notice(`The call could not start: ${err.message}`));
+  }
+
+  #stopCall() {
+    const call = this.#call;
+    this.#call = null;
+    call?.close();
+  }
+
+  // The socket dropped: try again with backoff, or give up.
+  #lost(why) {
+    if (this.#finished) return;
+    this.#stopCall();
+    this.#signal = null;
+    this.#welcome = null;
+    if (this.#attempt >= RETRY_DELAYS_MS.length) {
+      this.#finish('error', { message: 'The connection to the server was lost. Check your network, then try again.' });
+      return;
+    }
+    const delay = RETRY_DELAYS_MS[this.#attempt++];
+    console.warn(`assist: ${why}; reconnecting in ${delay} ms`);
+    this.#setState(this.#welcomedOnce ? 'reconnecting' : 'connecting');
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #finish(state, detail = {}) {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#abort.abort();
+    clearTimeout(this.#retryTimer);
+    clearTimeout(this.#endTimer);
+    this.#stopCall();
+    const signal = this.#signal;
+    this.#signal = null;
+    signal?.close();
+    this.#setState(state, detail);
+  }
+
+  #setState(state, detail = {}) {
+    this.#state = state;
+    this.#emit('state', { state, ...detail });
+  }
+
+  #notice(message, code) {
+    this.#emit('notice', { message, code });
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function describe(err) {
+  return err?.name === 'NotAllowedError'
+    ? 'Your camera and microphone are blocked, so the other side cannot see or hear you.'
+    : 'Your camera or microphone is not available, so the other side may not see or hear you.';
+}

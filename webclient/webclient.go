@@ -1,0 +1,224 @@
+// Package webclient is the browser side of Assist: the customer page that a
+// link from an SMS or an email opens, the specialist console, the error page
+// for bad links, and the ES modules and CSS they load. Everything is embedded
+// in the binary and served as is; there is no build step.
+//
+// The server mounts the pieces on its own routes (see docs/design.md):
+//
+//	mux.Handle("GET /assets/", webclient.Assets())
+//	mux.HandleFunc("GET /console/", webclient.ServeConsole)
+//	mux.HandleFunc("GET /c/{jwt}", ...) // check the link, then webclient.ServeCustomer or webclient.ServeError
+//	mux.HandleFunc("GET /s/{jwt}", ...) // check the link, then webclient.ServeConsole or webclient.ServeError
+//	handler := webclient.SecurityHeaders(mux)
+//
+// The pages hold no inline script or style, so they run under the strict
+// [ContentSecurityPolicy] that [SecurityHeaders] sets.
+package webclient
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+//go:embed static
+var static embed.FS
+
+// ContentSecurityPolicy is the policy that [SecurityHeaders] sets. The pages
+// load scripts, styles and images from their own origin only, and talk to the
+// signaling socket on their own host.
+const ContentSecurityPolicy = "default-src 'self'; connect-src 'self' ws: wss:; " +
+	"img-src 'self' data: blob:; media-src 'self' blob:; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+
+// PermissionsPolicy lets the pages (and nothing they might embed) use the
+// camera, the microphone, the location and screen sharing.
+const PermissionsPolicy = "camera=(self), microphone=(self), geolocation=(self), display-capture=(self)"
+
+// assetDirs are the folders of static that Assets serves. The HTML pages and
+// the error template are served by their own functions, never as assets.
+var assetDirs = []string{"js", "css", "img"}
+
+// contentTypes pins the types of the assets: a module script must come with a
+// JavaScript type (the browser refuses it otherwise, with nosniff), and the
+// type must not depend on the host's /etc/mime.types.
+var contentTypes = map[string]string{
+	".js":    "text/javascript; charset=utf-8",
+	".mjs":   "text/javascript; charset=utf-8",
+	".css":   "text/css; charset=utf-8",
+	".svg":   "image/svg+xml",
+	".png":   "image/png",
+	".ico":   "image/x-icon",
+	".webp":  "image/webp",
+	".woff2": "font/woff2",
+	".json":  "application/json",
+	".map":   "application/json",
+}
+
+// errorPage is parsed once; it is never changed after init.
+var errorPage = template.Must(template.ParseFS(static, "static/error.html"))
+
+type asset struct {
+	data        []byte
+	contentType string
+	etag        string
+}
+
+type assetHandler struct {
+	files map[string]asset // key: path below /assets/, e.g. "js/call.js"
+}
+
+// Assets returns the handler for GET and HEAD /assets/...: the JavaScript
+// modules, the stylesheet and the images. Mount it on "/assets/"; it reads
+// the full request path (a prefix already stripped with http.StripPrefix
+// works too). The file names carry no version, so responses are
+// "Cache-Control: no-cache" with a strong ETag: browsers keep them and
+// revalidate with a cheap 304.
+func Assets() http.Handler {
+	h := &assetHandler{files: make(map[string]asset)}
+	for _, dir := range assetDirs {
+		err := fs.WalkDir(static, "static/"+dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := static.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			ct, ok := contentTypes[path.Ext(p)]
+			if !ok {
+				ct = http.DetectContentType(data)
+			}
+			sum := sha256.Sum256(data)
+			h.files[strings.TrimPrefix(p, "static/")] = asset{
+				data:        data,
+				contentType: ct,
+				etag:        `"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`,
+			}
+			return nil
+		})
+		if err != nil {
+			// The files are embedded: a failure here is a broken build.
+			panic("webclient: reading embedded assets: " + err.Error())
+		}
+	}
+	return h
+}
+
+func (h *assetHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	name := strings.TrimPrefix(r.URL.Path, "/assets")
+	name = strings.TrimPrefix(name, "/")
+	a, ok := h.files[name]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", a.contentType)
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("ETag", a.etag)
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.data))
+}
+
+// ServeCustomer writes the customer page (GET /c/{jwt}). The caller has
+// checked the link already; the page reads the token from its own URL.
+func ServeCustomer(w http.ResponseWriter, r *http.Request) {
+	servePage(w, r, "static/customer.html")
+}
+
+// ServeConsole writes the specialist console (GET /console/ and, once the
+// link is checked, GET /s/{jwt}). On /s/{jwt} the page opens that session
+// with the link token; elsewhere it shows the sign-in form or the session
+// list.
+func ServeConsole(w http.ResponseWriter, r *http.Request) {
+	servePage(w, r, "static/console.html")
+}
+
+func servePage(w http.ResponseWriter, r *http.Request, name string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	data, err := static.ReadFile(name)
+	if err != nil {
+		http.Error(w, "page not found", http.StatusInternalServerError)
+		return
+	}
+	setSecurityHeaders(w.Header(), r)
+	setPageHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(data)
+}
+
+// ServeError writes the error page with the given status, for example a 410
+// for an expired link. title and message are escaped; they may hold anything.
+func ServeError(w http.ResponseWriter, status int, title, message string) {
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	if title == "" {
+		title = http.StatusText(status)
+	}
+	var buf bytes.Buffer
+	err := errorPage.Execute(&buf, struct {
+		Status  int
+		Title   string
+		Message string
+	}{status, title, message})
+	if err != nil {
+		http.Error(w, title, status)
+		return
+	}
+	setSecurityHeaders(w.Header(), nil)
+	setPageHeaders(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// setPageHeaders marks a page as private: the URL of a page holds a link
+// token, so neither caches nor search engines may keep it.
+func setPageHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Robots-Tag", "noindex, nofollow")
+}
+
+// SecurityHeaders wraps h so that every response carries the content
+// security policy, nosniff, no referrer (page URLs hold tokens), no framing
+// and the permissions policy for camera, microphone, location and screen
+// sharing.
+func SecurityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		setSecurityHeaders(w.Header(), r)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func setSecurityHeaders(h http.Header, r *http.Request) {
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Permissions-Policy", PermissionsPolicy)
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if r != nil && r.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=63072000")
+	}
+}
