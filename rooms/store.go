@@ -77,6 +77,9 @@ func Open(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rooms: stream %s: %w", streamEvents, err)
 	}
+	if err := s.openTimeline(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/assist-video/assist/signaling/api"
 	"github.com/assist-video/assist/signaling/auth"
 	"github.com/assist-video/assist/signaling/problem"
+	"github.com/assist-video/assist/signaling/wire"
 	"github.com/assist-video/assist/webclient"
 )
 
@@ -45,6 +46,9 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/sessions", s.authorized(s.handleListSessions))
 	handle("GET /v1/sessions/{id}", s.authorized(s.handleGetSession))
 	handle("POST /v1/sessions/{id}/end", s.authorized(s.handleEndSession))
+	handle("POST /v1/sessions/{id}/files", s.handleUploadFile)
+	handle("POST /v1/sessions/{id}/snapshots", s.handleUploadSnapshot)
+	handle("GET /v1/downloads/{token}", s.handleDownload)
 	handle("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusNotFound, "not-found", "no such API route")
 	})
@@ -254,7 +258,20 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 		s.roomsError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.sessionView(sess))
+	out := s.sessionView(sess)
+	entries, err := s.rooms.Timeline(r.Context(), sess.OrgID, sess.ID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	out.Timeline = make([]wire.Envelope, 0, len(entries))
+	for _, frame := range entries {
+		var env wire.Envelope
+		if json.Unmarshal(frame, &env) == nil {
+			out.Timeline = append(out.Timeline, s.freshURLs(env))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {

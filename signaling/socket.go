@@ -89,11 +89,13 @@ type participant struct {
 	orgID     string
 	sessionID string
 	id        string
+	name      string
 	role      rooms.Role
 	state     rooms.ParticipantState
 	peer      *media.Peer
 
 	stopWatch func()
+	timeline  *rooms.TimelineWatch
 
 	lastQueue  string
 	lastRoster string
@@ -134,10 +136,15 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 	joinDeadline := time.NewTimer(p.srv.joinTimeout)
 	defer joinDeadline.Stop()
 	var events <-chan rooms.Event
+	var timeline <-chan []byte
+	var timelineOverflow <-chan struct{}
 	var peerDone <-chan struct{}
 	defer func() {
 		if p.stopWatch != nil {
 			p.stopWatch()
+		}
+		if p.timeline != nil {
+			p.timeline.Stop()
 		}
 	}()
 	for {
@@ -175,6 +182,12 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 				if stop := p.refresh(ctx); stop {
 					return false
 				}
+				if p.timeline, err = p.srv.rooms.WatchTimeline(p.orgID, p.sessionID); err != nil {
+					p.log.Error("watch timeline", "err", err)
+					return false
+				}
+				timeline, timelineOverflow = p.timeline.Entries, p.timeline.Overflowed
+				p.sendHistory(ctx)
 			}
 			if p.peer != nil && peerDone == nil {
 				peerDone = p.peer.Done()
@@ -183,6 +196,11 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 			if stop := p.refresh(ctx); stop {
 				return false
 			}
+		case frame := <-timeline:
+			p.relay(frame)
+		case <-timelineOverflow:
+			p.closeCode, p.closeText = websocket.CloseTryAgainLater, "fell behind: reconnect"
+			return false
 		case <-peerDone:
 			// The media connection failed or was closed; a new offer starts a new one.
 			p.peer, peerDone = nil, nil
@@ -268,6 +286,9 @@ func (p *participant) send(t wire.Type, payload any) {
 
 func (p *participant) sendError(e *wire.Error) { p.send(wire.TypeError, e) }
 
+// sendFrame queues an already-typed envelope.
+func (p *participant) sendFrame(env wire.Envelope) { p.send(env.Type, env.Payload) }
+
 // SendDescription implements media.Signaller.
 func (p *participant) SendDescription(d webrtc.SessionDescription) {
 	p.send(wire.TypeDescription, wire.Description{Type: d.Type.String(), SDP: d.SDP})
@@ -302,17 +323,20 @@ func (p *participant) handle(ctx context.Context, frame []byte) (stop bool) {
 		werr = p.admit(ctx, m)
 	case *wire.Deny:
 		werr = p.deny(ctx, m)
-	case *wire.Empty:
-		if typ == wire.TypeEnd {
-			werr = p.end(ctx)
-		} else {
-			p.closeText = "left"
-			return true
-		}
 	case *wire.Description:
 		werr = p.description(m)
 	case *wire.Candidate:
 		werr = p.candidate(m)
+	default:
+		switch typ {
+		case wire.TypeEnd:
+			werr = p.end(ctx)
+		case wire.TypeLeave:
+			p.closeText = "left"
+			return true
+		default:
+			werr = p.tool(ctx, typ, payload)
+		}
 	}
 	result := "ok"
 	if werr != nil {
@@ -381,7 +405,7 @@ func (p *participant) join(ctx context.Context, m *wire.Join) *wire.Error {
 		p.log.Error("join", "err", err)
 		return wire.Errorf(wire.CodeInternal, "cannot join now")
 	}
-	p.joined, p.id, p.role = true, me.ID, me.Role
+	p.joined, p.id, p.role, p.name = true, me.ID, me.Role, me.Name
 	p.log = p.log.With("session", p.sessionID, "participant", p.id, "role", p.role)
 	p.log.Info("joined")
 	p.send(wire.TypeWelcome, wire.Welcome{ParticipantID: me.ID, SessionID: sess.ID, Role: string(me.Role),

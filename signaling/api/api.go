@@ -2,7 +2,11 @@
 // shared by the server and the Go client.
 package api
 
-import "time"
+import (
+	"time"
+
+	"github.com/assist-video/assist/signaling/wire"
+)
 
 // Session states.
 const (
@@ -21,6 +25,9 @@ type Session struct {
 	CustomerURL    string        `json:"customer_url,omitempty"`
 	SpecialistURL  string        `json:"specialist_url,omitempty"`
 	Participants   []Participant `json:"participants"`
+	// Timeline is what happened in the session (chat, annotations, snapshots, files,
+	// locations, camera commands), oldest first; only on GET /v1/sessions/{id}.
+	Timeline []wire.Envelope `json:"timeline,omitempty"`
 }
 
 // Participant is one person in a session.

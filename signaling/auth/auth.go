@@ -31,6 +31,7 @@ const (
 	issuer           = "assist"
 	AudienceLink     = "assist-link"
 	AudienceConsole  = "assist-console"
+	AudienceDownload = "assist-download"
 	maxClockSkew     = 30 * time.Second
 	signingKeyLength = 32
 )
@@ -46,8 +47,9 @@ var (
 // Claims are the claims of every Assist token.
 type Claims struct {
 	jwt.RegisteredClaims
-	Org  string `json:"org"`
-	Role Role   `json:"role"`
+	Org    string `json:"org"`
+	Role   Role   `json:"role,omitempty"`
+	Object string `json:"obj,omitempty"` // download tokens: the object key
 }
 
 // SigningKey is one HMAC key with its id.
@@ -96,6 +98,10 @@ func (i *Issuer) IssueConsole(org, specialist string, ttl time.Duration) (string
 }
 
 func (i *Issuer) issue(aud, org, subject string, role Role, ttl time.Duration) (string, time.Time, error) {
+	return i.issueWith(aud, org, subject, role, ttl, "")
+}
+
+func (i *Issuer) issueWith(aud, org, subject string, role Role, ttl time.Duration, object string) (string, time.Time, error) {
 	now := i.now()
 	exp := now.Add(ttl)
 	claims := Claims{
@@ -108,8 +114,9 @@ func (i *Issuer) issue(aud, org, subject string, role Role, ttl time.Duration) (
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        randomID(12),
 		},
-		Org:  org,
-		Role: role,
+		Org:    org,
+		Role:   role,
+		Object: object,
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
 	tok.Header["kid"] = i.current.ID
@@ -127,6 +134,21 @@ func (i *Issuer) VerifyLink(token string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: unknown role", ErrInvalid)
 	}
 	return c, nil
+}
+
+// IssueDownload signs a short-lived URL token for one stored object of one session.
+func (i *Issuer) IssueDownload(org, session, objectKey string, ttl time.Duration) (string, error) {
+	tok, _, err := i.issueWith(AudienceDownload, org, session, "", ttl, objectKey)
+	return tok, err
+}
+
+// VerifyDownload checks a download token and returns its claims; Object is the stored key.
+func (i *Issuer) VerifyDownload(token string) (*Claims, error) {
+	c, err := i.verify(token, AudienceDownload)
+	if err == nil && c.Object == "" {
+		return nil, fmt.Errorf("%w: no object", ErrInvalid)
+	}
+	return c, err
 }
 
 // VerifyConsole checks a console token.

@@ -124,3 +124,22 @@ func FuzzVerifyLink(f *testing.F) {
 		}
 	})
 }
+
+func TestDownloadTokens(t *testing.T) {
+	iss := newIssuer(t)
+	tok, err := iss.IssueDownload("org1", "sess1", "orgs/org1/sessions/sess1/files/f1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := iss.VerifyDownload(tok)
+	if err != nil || c.Object != "orgs/org1/sessions/sess1/files/f1" || c.Subject != "sess1" {
+		t.Fatalf("claims %+v, err %v", c, err)
+	}
+	if _, err := iss.VerifyLink(tok); !errors.Is(err, ErrWrongTarget) {
+		t.Fatalf("a download token opened a session: %v", err)
+	}
+	link, _, _ := iss.IssueLink("org1", "sess1", RoleCustomer, time.Hour)
+	if _, err := iss.VerifyDownload(link); !errors.Is(err, ErrWrongTarget) {
+		t.Fatalf("a link downloaded a file: %v", err)
+	}
+}

@@ -203,6 +203,24 @@ func Decode(frame []byte) (Type, any, error) {
 		payload = &Description{}
 	case TypeCandidate:
 		payload = &Candidate{}
+	case TypeChat:
+		payload = &ChatSend{}
+	case TypeAnnotation:
+		payload = &AnnotationSend{}
+	case TypePointer:
+		payload = &PointerSend{}
+	case TypeCameraControl:
+		payload = &CameraControlSend{}
+	case TypeCameraCapabilities:
+		payload = &CameraCapabilitiesSend{}
+	case TypeCameraControlResult:
+		payload = &CameraControlResultSend{}
+	case TypeSnapshotRequest, TypeGeolocationRequest:
+		payload = &Empty{}
+	case TypeGeolocation:
+		payload = &GeolocationSend{}
+	case TypeScreenShare:
+		payload = &ScreenShareSend{}
 	case "":
 		return "", nil, Errorf(CodeBadMessage, "message has no type")
 	default:
