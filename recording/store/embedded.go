@@ -48,7 +48,6 @@ func StartEmbedded(dir string, logger *slog.Logger) (*Embedded, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("component", "object-store")
 	backend, err := s3disk.Open(dir, logger)
 	if err != nil {
 		return nil, fmt.Errorf("store: embedded: %w", err)

@@ -48,6 +48,9 @@ type ObjectInfo struct {
 // Store is a minio-go client bound to one bucket. It is safe for concurrent use.
 type Store struct {
 	client *minio.Client
+	// pinger is client without retries: a health check must report an
+	// unreachable endpoint now, not after minio-go's ten backed-off attempts.
+	pinger *minio.Client
 	bucket string
 	// partSize is the buffer for uploads of unknown size: minio-go would
 	// otherwise pick ~512 MiB parts (5 TiB / 10000) and allocate one such
@@ -69,15 +72,21 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s3utils.CheckValidBucketNameStrict(cfg.Bucket); err != nil {
 		return nil, fmt.Errorf("store: bucket %q: %w", cfg.Bucket, err)
 	}
-	client, err := minio.New(cfg.Endpoint, &minio.Options{
+	opts := minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: cfg.UseTLS,
 		Region: cfg.Region,
-	})
+	}
+	client, err := minio.New(cfg.Endpoint, &opts)
 	if err != nil {
 		return nil, fmt.Errorf("store: endpoint %q: %w", cfg.Endpoint, err)
 	}
-	s := &Store{client: client, bucket: cfg.Bucket, partSize: defaultPartSize}
+	opts.MaxRetries = 1
+	pinger, err := minio.New(cfg.Endpoint, &opts)
+	if err != nil {
+		return nil, fmt.Errorf("store: endpoint %q: %w", cfg.Endpoint, err)
+	}
+	s := &Store{client: client, pinger: pinger, bucket: cfg.Bucket, partSize: defaultPartSize}
 	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
 		return nil, err
 	}
@@ -242,8 +251,9 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration, d
 }
 
 // Ping checks that the bucket exists and the endpoint answers, for /healthz.
+// It tries once: bound it with ctx all the same.
 func (s *Store) Ping(ctx context.Context) error {
-	exists, err := s.client.BucketExists(ctx, s.bucket)
+	exists, err := s.pinger.BucketExists(ctx, s.bucket)
 	if err != nil {
 		return fmt.Errorf("store: ping: %w", err)
 	}

@@ -93,11 +93,10 @@ func prefix(t *testing.T, e env, session string) string {
 
 // randomBytes is deterministic so a failure can be reproduced.
 func randomBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, seed))
+	var s [32]byte
+	s[0] = byte(seed)
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
+	_, _ = rand.NewChaCha8(s).Read(b)
 	return b
 }
 
@@ -367,4 +366,37 @@ func testPing(t *testing.T, e env) {
 	if err := e.store.Ping(e.ctx); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
+}
+
+func TestMinIOOutage(t *testing.T) {
+	m := storetest.NewMinIO(t)
+	ctx := t.Context()
+	s, err := store.New(ctx, m.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := store.ObjectKey("o", "s", store.KindFiles, "kept")
+	put(t, env{ctx: ctx, store: s}, k, []byte("kept"), "")
+
+	m.Stop()
+	t.Run("ping fails at once while the server is down", func(t *testing.T) {
+		pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		if err := s.Ping(pingCtx); err == nil {
+			t.Error("Ping succeeded with the server down")
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Ping took %s to notice", d)
+		}
+	})
+	m.Start()
+	t.Run("objects are back once the server is", func(t *testing.T) {
+		if err := s.Ping(ctx); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+		if got, _ := readAll(t, env{ctx: ctx, store: s}, k); string(got) != "kept" {
+			t.Errorf("got %q", got)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"hash"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,7 +43,10 @@ func serve(t *testing.T, now time.Duration) (string, <-chan received) {
 		}
 	})
 	v := &verifier{creds: creds, next: next, now: func() time.Time { return time.Now().Add(now) }}
-	srv := httptest.NewServer(v)
+	srv := httptest.NewUnstartedServer(v)
+	// A panic in the server (net/http logs and recovers it) fails the test.
+	srv.Config.ErrorLog = log.New(failWriter{t}, "", 0)
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.URL, got
 }
@@ -293,4 +297,11 @@ func (f *flipByte) Read(p []byte) (int, error) {
 	}
 	f.pos += n
 	return n, err
+}
+
+type failWriter struct{ t *testing.T }
+
+func (w failWriter) Write(p []byte) (int, error) {
+	w.t.Errorf("server: %s", p)
+	return len(p), nil
 }
