@@ -16,6 +16,7 @@ import (
 	"github.com/assist-video/assist/rooms"
 	"github.com/assist-video/assist/signaling/api"
 	"github.com/assist-video/assist/signaling/auth"
+	"github.com/assist-video/assist/signaling/openapi"
 	"github.com/assist-video/assist/signaling/problem"
 	"github.com/assist-video/assist/signaling/wire"
 	"github.com/assist-video/assist/webclient"
@@ -27,6 +28,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, h http.HandlerFunc) {
 		mux.Handle(pattern, s.instrument(pattern, h))
+		s.patterns = append(s.patterns, pattern)
 	}
 	handle("GET /healthz", s.handleHealth)
 	handle("GET /readyz", s.handleReady)
@@ -49,6 +51,10 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/sessions/{id}/files", s.handleUploadFile)
 	handle("POST /v1/sessions/{id}/snapshots", s.handleUploadSnapshot)
 	handle("GET /v1/downloads/{token}", s.handleDownload)
+	handle("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapi.Document)
+	})
 	handle("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusNotFound, "not-found", "no such API route")
 	})

@@ -49,6 +49,7 @@ type Server struct {
 	sockets      sync.WaitGroup
 	draining     atomic.Bool
 	joinTimeout  time.Duration // how long a new socket has to send join
+	patterns     []string      // the routes registered, for the OpenAPI conformance test
 }
 
 // Bootstrap is what the first start created, for the operator to read once.
