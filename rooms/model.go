@@ -85,6 +85,12 @@ type Session struct {
 	EndedAt      *time.Time    `json:"ended_at,omitempty"`
 	EndReason    string        `json:"end_reason,omitempty"`
 	Participants []Participant `json:"participants"`
+	// An appointment's session opens only within its window.
+	AppointmentID string     `json:"appointment_id,omitempty"`
+	OpensAt       *time.Time `json:"opens_at,omitempty"`
+	ClosesAt      *time.Time `json:"closes_at,omitempty"`
+	// Links issued before this instant are revoked.
+	LinksValidFrom *time.Time `json:"links_valid_from,omitempty"`
 }
 
 // Participant is a person in a session.

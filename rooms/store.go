@@ -34,15 +34,16 @@ const (
 
 // Store is the state of Assist in JetStream.
 type Store struct {
-	bus         *bus.Bus
-	orgs        jetstream.KeyValue
-	specialists jetstream.KeyValue
-	emails      jetstream.KeyValue
-	apiKeys     jetstream.KeyValue
-	sessions    jetstream.KeyValue
-	config      jetstream.KeyValue
-	log         *slog.Logger
-	now         func() time.Time
+	bus          *bus.Bus
+	orgs         jetstream.KeyValue
+	specialists  jetstream.KeyValue
+	emails       jetstream.KeyValue
+	apiKeys      jetstream.KeyValue
+	sessions     jetstream.KeyValue
+	config       jetstream.KeyValue
+	appointments jetstream.KeyValue
+	log          *slog.Logger
+	now          func() time.Time
 }
 
 // Open creates the buckets and the events stream if they are missing.
@@ -54,6 +55,7 @@ func Open(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error) {
 	}{
 		{bucketOrgs, &s.orgs}, {bucketSpecialists, &s.specialists}, {bucketEmails, &s.emails},
 		{bucketAPIKeys, &s.apiKeys}, {bucketSessions, &s.sessions}, {bucketConfig, &s.config},
+		{bucketAppointments, &s.appointments},
 	}
 	for _, bk := range buckets {
 		kv, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -259,28 +261,32 @@ func (s *Store) ListSessions(ctx context.Context, orgID string, limit int, after
 	return out, more, nil
 }
 
-// update applies change to a session with compare-and-set, retrying when someone else changed
-// it first; change sees the latest state every time.
+// update applies change to a session with compare-and-set (see casUpdate).
 func (s *Store) update(ctx context.Context, orgID, id string, change func(*Session) error) (*Session, error) {
 	if !ValidID(orgID) || !ValidID(id) {
 		return nil, ErrNotFound
 	}
-	key := sessionKey(orgID, id)
+	return casUpdate(ctx, s.sessions, sessionKey(orgID, id), change)
+}
+
+// casUpdate applies change to a JSON record with compare-and-set, retrying when someone else
+// changed it first; change sees the latest state every time.
+func casUpdate[T any](ctx context.Context, kv jetstream.KeyValue, key string, change func(*T) error) (*T, error) {
 	for range maxCASAttempts {
-		sess, rev, err := getJSON[Session](ctx, s.sessions, key)
+		v, rev, err := getJSON[T](ctx, kv, key)
 		if err != nil {
 			return nil, err
 		}
-		if err := change(sess); err != nil {
+		if err := change(v); err != nil {
 			return nil, err
 		}
-		data, err := json.Marshal(sess)
+		data, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
 		}
-		_, err = s.sessions.Update(ctx, key, data, rev)
+		_, err = kv.Update(ctx, key, data, rev)
 		if err == nil {
-			return sess, nil
+			return v, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return nil, err
