@@ -88,9 +88,9 @@ func (u *upTrack) forwardLoop() {
 }
 
 // forward writes one packet to every bound subscriber. Header extensions are dropped: their
-// IDs were negotiated with the publisher, not with the subscriber, and Pion's interceptors add
-// what each subscriber's connection needs. SSRC and payload type are rewritten per subscriber;
-// sequence numbers and timestamps pass through, since a downTrack only ever carries this track.
+// IDs were negotiated with the publisher, not with the subscriber (and none of them is needed
+// to decode). SSRC and payload type are rewritten per subscriber; sequence numbers and
+// timestamps pass through, since a downTrack only ever carries this one track.
 func (u *upTrack) forward(pkt *rtp.Packet) {
 	subs := u.subscribers.Load()
 	if subs == nil {

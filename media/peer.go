@@ -135,6 +135,9 @@ func (p *Peer) HandleCandidate(c webrtc.ICECandidateInit) error {
 	}
 	p.mu.Unlock()
 	if err := p.pc.AddICECandidate(c); err != nil {
+		if p.closing() {
+			return ErrClosed
+		}
 		return fmt.Errorf("%w: %w", ErrInvalidCandidate, err)
 	}
 	return nil
@@ -198,7 +201,7 @@ func (p *Peer) loop() {
 			return
 		case req := <-p.descriptions:
 			err := p.applyDescription(req.desc)
-			if err != nil && p.ctx.Err() != nil && !p.failed {
+			if err != nil && !p.failed && p.closing() {
 				err = ErrClosed // closed under it: the error is the closing, not the description
 			}
 			req.result <- err
@@ -211,9 +214,17 @@ func (p *Peer) loop() {
 	}
 }
 
+// closing reports whether the peer or its connection is closing: we closed it, or Pion did
+// because the browser hung up (our shutdown then follows from the state change).
+func (p *Peer) closing() bool {
+	return p.ctx.Err() != nil ||
+		p.pc.SignalingState() == webrtc.SignalingStateClosed ||
+		p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed
+}
+
 func (p *Peer) applyDescription(desc webrtc.SessionDescription) error {
-	if p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
-		return ErrClosed // closed under us (the browser hung up); shutdown is on its way
+	if p.closing() {
+		return ErrClosed
 	}
 	switch desc.Type {
 	case webrtc.SDPTypeOffer:
@@ -240,6 +251,9 @@ func (p *Peer) answer(offer webrtc.SessionDescription) error {
 		err = p.pc.SetLocalDescription(answer)
 	}
 	if err != nil {
+		if p.closing() {
+			return ErrClosed
+		}
 		p.fail("answer", err)
 		return fmt.Errorf("media: answer: %w", err)
 	}
@@ -270,6 +284,9 @@ func (p *Peer) setRemote(desc webrtc.SessionDescription) error {
 	}
 	before := p.pc.SignalingState()
 	if err := p.pc.SetRemoteDescription(desc); err != nil {
+		if p.closing() {
+			return ErrClosed
+		}
 		if p.pc.SignalingState() != before {
 			p.fail("remote description", err)
 		}
@@ -319,7 +336,7 @@ func checkDescription(desc webrtc.SessionDescription) error {
 // offerIfStale offers our current tracks when they changed since the last description and
 // the connection is stable; otherwise the offer waits for the next stable moment.
 func (p *Peer) offerIfStale() {
-	if !p.negotiated || !p.stale || p.pc.SignalingState() != webrtc.SignalingStateStable {
+	if !p.negotiated || !p.stale || p.pc.SignalingState() != webrtc.SignalingStateStable || p.closing() {
 		return
 	}
 	offer, err := p.pc.CreateOffer(nil)
@@ -374,8 +391,8 @@ func (p *Peer) remoteDescriptionSet() {
 
 // syncSubscriptions makes the connection send exactly the room's tracks from the others.
 func (p *Peer) syncSubscriptions() {
-	if p.ctx.Err() != nil || p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
-		return // closing: the connection goes away with all its tracks
+	if p.closing() {
+		return // the connection goes away with all its tracks
 	}
 	want := p.room.subscriptionsFor(p)
 	wanted := make(map[*upTrack]bool, len(want))

@@ -12,7 +12,9 @@
 // MediaStream.id. The track ID is the publisher's own track ID.
 //
 // Simulcast and RTX are not negotiated: each participant sends one encoding per track, and
-// lost packets are retransmitted in band (NACK).
+// lost packets are retransmitted in band (NACK). RTP header extensions are not forwarded; none
+// that carries picture data is negotiated (no video-orientation, so phones rotate frames
+// before encoding).
 package media
 
 import (

@@ -91,6 +91,11 @@ func (s *Server) authorizeSession(r *http.Request, sessionID string) (*sessionCa
 	if sess.State == rooms.SessionEnded {
 		return nil, http.StatusConflict, errors.New("the session has ended")
 	}
+	if claims, err := s.issuer.VerifyLink(token); err == nil {
+		if err := sess.LinkOpen(claims.IssuedAt.Time, time.Now()); err != nil {
+			return nil, http.StatusForbidden, err
+		}
+	}
 	for _, p := range sess.Participants {
 		if p.Key == c.key && p.State == rooms.ParticipantInCall {
 			c.sender = wire.Sender{ParticipantID: p.ID, Role: string(p.Role), Name: p.Name}

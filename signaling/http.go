@@ -48,6 +48,12 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/sessions", s.authorized(s.handleListSessions))
 	handle("GET /v1/sessions/{id}", s.authorized(s.handleGetSession))
 	handle("POST /v1/sessions/{id}/end", s.authorized(s.handleEndSession))
+	handle("POST /v1/sessions/{id}/links", s.authorized(s.handleNewLinks))
+	handle("POST /v1/appointments", s.authorized(s.handleCreateAppointment))
+	handle("GET /v1/appointments", s.authorized(s.handleListAppointments))
+	handle("GET /v1/appointments/{id}", s.authorized(s.handleGetAppointment))
+	handle("PATCH /v1/appointments/{id}", s.authorized(s.handleUpdateAppointment))
+	handle("DELETE /v1/appointments/{id}", s.authorized(s.handleCancelAppointment))
 	handle("POST /v1/sessions/{id}/files", s.handleUploadFile)
 	handle("POST /v1/sessions/{id}/snapshots", s.handleUploadSnapshot)
 	handle("GET /v1/downloads/{token}", s.handleDownload)
@@ -336,16 +342,32 @@ func (s *Server) handleLinkPage(role auth.Role, page http.HandlerFunc) http.Hand
 			return
 		}
 		sess, err := s.rooms.Session(r.Context(), claims.Org, claims.Subject)
+		if err == nil {
+			err = sess.LinkOpen(claims.IssuedAt.Time, time.Now())
+		}
 		switch {
 		case errors.Is(err, rooms.ErrNotFound):
 			webclient.ServeError(w, http.StatusNotFound, "This session does not exist", "It may have been deleted. Ask for a new link.")
 			return
+		case errors.Is(err, rooms.ErrEnded) && sess.EndReason == rooms.ReasonCancelled:
+			webclient.ServeError(w, http.StatusGone, "This appointment was cancelled", "You will get a new link if it is booked again.")
+			return
+		case errors.Is(err, rooms.ErrEnded):
+			webclient.ServeError(w, http.StatusGone, "This session has ended", "Thank you. You can close this page.")
+			return
+		case errors.Is(err, rooms.ErrLinkRevoked):
+			webclient.ServeError(w, http.StatusGone, "This link was replaced", "Use the newest link you received.")
+			return
+		case errors.Is(err, rooms.ErrTooEarly):
+			webclient.ServeError(w, http.StatusTooEarly, "Your appointment has not started yet",
+				"Come back at "+sess.OpensAt.UTC().Format("Monday 2 January 2006, 15:04 UTC")+", when this link opens.")
+			return
+		case errors.Is(err, rooms.ErrTooLate):
+			webclient.ServeError(w, http.StatusGone, "Your appointment is over", "Ask for a new appointment.")
+			return
 		case err != nil:
 			s.log.Error("link page", "err", err)
 			webclient.ServeError(w, http.StatusServiceUnavailable, "Please try again", "The service is busy right now.")
-			return
-		case sess.State == rooms.SessionEnded:
-			webclient.ServeError(w, http.StatusGone, "This session has ended", "Thank you. You can close this page.")
 			return
 		}
 		page(w, r)

@@ -366,6 +366,9 @@ func (p *participant) join(ctx context.Context, m *wire.Join) *wire.Error {
 	case err == nil:
 		p.orgID, p.sessionID = claims.Org, claims.Subject
 		req.Role, req.Key = rooms.Role(claims.Role), "link:"+claims.ID
+		if werr := p.linkOpen(ctx, claims.IssuedAt.Time); werr != nil {
+			return werr
+		}
 	case errors.Is(err, auth.ErrWrongTarget):
 		claims, err = p.srv.issuer.VerifyConsole(m.Token)
 		if err != nil {
@@ -411,6 +414,20 @@ func (p *participant) join(ctx context.Context, m *wire.Join) *wire.Error {
 	p.send(wire.TypeWelcome, wire.Welcome{ParticipantID: me.ID, SessionID: sess.ID, Role: string(me.Role),
 		SessionState: string(sess.State), ICEServers: p.srv.iceServers()})
 	return nil
+}
+
+// linkOpen refuses a link outside its appointment's window or replaced by a newer one.
+func (p *participant) linkOpen(ctx context.Context, issuedAt time.Time) *wire.Error {
+	sess, err := p.srv.rooms.Session(ctx, p.orgID, p.sessionID)
+	if err != nil {
+		return roomsToWire(p.log, err)
+	}
+	switch err := sess.LinkOpen(issuedAt, time.Now()); {
+	case err == nil, errors.Is(err, rooms.ErrEnded): // an ended session is told so by Join
+		return nil
+	default:
+		return wire.Errorf(wire.CodeForbidden, "%v", err)
+	}
 }
 
 func (p *participant) admit(ctx context.Context, m *wire.Admit) *wire.Error {

@@ -13,6 +13,30 @@
 //
 // The pages hold no inline script or style, so they run under the strict
 // [ContentSecurityPolicy] that [SecurityHeaders] sets.
+//
+// # Hooks for end-to-end tests
+//
+// Both pages keep document.body.dataset.state current: idle (join form,
+// sign-in or session list), connecting, waiting (customer in the waiting
+// room), in-call, reconnecting (socket lost, joining again), denied, ended,
+// error. window.assistDebug has pc() (the RTCPeerConnection or null),
+// framesDecoded() (a promise of the sum of inbound video framesDecoded),
+// state(), localStream() and participantId(). Stable ids, each also a
+// data-testid:
+//
+//   - customer: #name-input, #join-button, #cancel-button (leave the waiting
+//     room), #hangup-button, #mic-button, #camera-button, #queue-position,
+//     #remote-videos (one figure.tile > video per remote stream), #preview,
+//     #self-view, #end-title, #end-message.
+//   - console: #login-email, #login-password, #login-button, #login-error,
+//     #new-session-button, #customer-link, #session-list (li[data-session-id]
+//     with button[data-testid=open-session][data-session-id]), #queue-list
+//     (li[data-participant-id] with button[data-testid=admit] and
+//     button[data-testid=deny], both [data-participant-id]), #deny-reason and
+//     #deny-confirm-button (the Deny dialog), #roster-list, #leave-button,
+//     #end-button then #end-confirm-button (End asks first), #back-button.
+//
+// The package browsertest drives these pages in a real Chromium.
 package webclient
 
 import (

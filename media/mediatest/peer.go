@@ -302,7 +302,13 @@ func (p *Peer) HandleCandidate(c webrtc.ICECandidateInit) error {
 		return nil
 	}
 	p.mu.Unlock()
-	return p.pc.AddICECandidate(c)
+	if err := p.pc.AddICECandidate(c); err != nil {
+		if p.closing() {
+			return ErrClosed
+		}
+		return fmt.Errorf("mediatest: add candidate: %w", err)
+	}
+	return nil
 }
 
 // Close hangs up and waits for the peer's goroutines.
@@ -487,7 +493,7 @@ func (p *Peer) loop() {
 			return
 		case req := <-p.descriptions:
 			err := p.apply(req.desc)
-			if err != nil && p.ctx.Err() != nil {
+			if err != nil && p.closing() {
 				err = ErrClosed // closed while this description was being applied
 			}
 			req.result <- err
@@ -516,9 +522,17 @@ func (p *Peer) offer() {
 	p.sendDescription(offer)
 }
 
+// closing reports whether the peer or its connection is closing: Close was called, or Pion
+// closed the connection because the SFU hung up.
+func (p *Peer) closing() bool {
+	return p.ctx.Err() != nil ||
+		p.pc.SignalingState() == webrtc.SignalingStateClosed ||
+		p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed
+}
+
 func (p *Peer) apply(desc webrtc.SessionDescription) error {
-	if p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
-		return ErrClosed // the SFU hung up
+	if p.closing() {
+		return ErrClosed
 	}
 	switch desc.Type {
 	case webrtc.SDPTypeOffer:

@@ -173,7 +173,7 @@ func builtinSource(lang string, kind Kind, channel Channel) (subject, body strin
 type dateStyle struct {
 	weekdays [7]string // Sunday first, as time.Weekday
 	months   [12]string
-	clock    string                                  // time.Format layout for a time of day
+	clock    string                                       // time.Format layout for a time of day
 	date     func(weekday, month string, d, y int) string // "Monday, 3 March 2026"
 	span     func(date, start, end, zone string) string   // end may be ""
 }

@@ -43,7 +43,9 @@ type Rendered struct {
 // Templates are Go text/template. They see these fields: .CustomerName, .OrganizationName,
 // .Link, .TimeZone (IANA name), .Start and .End (time.Time in that zone; .End may be zero), and
 // phrases in the template's language: .Date ("Monday, 3 March 2026"), .StartTime, .EndTime
-// ("" without an end) and .When (date, times and zone together).
+// ("" without an end) and .When (date, times and zone together). Those phrases come in English,
+// French, German and Spanish; a template in another language gets them in English and may format
+// .Start itself ({{.Start.Format "02/01/2006 15:04"}}).
 //
 // Choosing a template for language "fr-CA": the organisation's "fr-ca", the built-in "fr-ca" (none
 // ship), the organisation's "fr", the built-in "fr"; then the same for English. So a customer

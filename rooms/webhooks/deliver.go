@@ -57,7 +57,8 @@ func (w *Webhooks) NewDeliverer() *Deliverer {
 
 // Run delivers until ctx ends, then lets the attempts under way finish (each is bounded by
 // Config.HTTPTimeout), hands back deliveries it had fetched but not started, and returns nil.
-// It returns an error only if it cannot start.
+// It returns an error if it cannot start, or if the NATS connection closes first: stop the
+// Deliverer before closing the bus.
 func (d *Deliverer) Run(ctx context.Context) error {
 	cons, err := d.w.js.Consumer(ctx, streamName, consumerName)
 	if err != nil {
@@ -88,7 +89,12 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhooks: consume: %w", err)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-cc.Closed(): // the connection closed under us
+		wg.Wait()
+		return errors.New("webhooks: delivery stopped: the NATS connection closed")
+	}
 	cc.Drain() // buffered messages go through the handler, which hands them back
 	<-cc.Closed()
 	wg.Wait()
@@ -111,9 +117,9 @@ func (d *Deliverer) handle(msg jetstream.Msg) {
 	}
 	rec, rev, err := getJSON[deliveryRecord](ctx, d.w.deliveries, deliveryKey(org, epID, id))
 	if errors.Is(err, ErrNotFound) {
-		// Publish stopped between queueing and recording, or the record outlived its retention.
-		rec, err = recordFromMessage(msg)
-		rev = 0
+		// Publish has not recorded it yet (it queues first), stopped before it could, or the
+		// record outlived its retention. Whoever records first wins; the other adopts that.
+		rec, rev, err = d.recordFromMessage(ctx, msg)
 	}
 	if err != nil {
 		log.Warn("read delivery", "err", err)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -124,15 +125,22 @@ func (w *Webhooks) saveDelivery(ctx context.Context, rec *deliveryRecord, rev ui
 	return w.deliveries.Update(ctx, key, data, rev)
 }
 
-// recordFromMessage rebuilds a delivery record from its queued message.
-func recordFromMessage(msg jetstream.Msg) (*deliveryRecord, error) {
+// recordFromMessage records a delivery from its queued message, or reads the record that
+// Publish made in the meantime.
+func (d *Deliverer) recordFromMessage(ctx context.Context, msg jetstream.Msg) (*deliveryRecord, uint64, error) {
 	h := msg.Headers()
 	created, err := time.Parse(time.RFC3339Nano, h.Get(hdrCreated))
 	if err != nil {
-		return nil, fmt.Errorf("bad %s header: %w", hdrCreated, err)
+		return nil, 0, fmt.Errorf("bad %s header: %w", hdrCreated, err)
 	}
-	return &deliveryRecord{Delivery: Delivery{
+	rec := &deliveryRecord{Delivery: Delivery{
 		ID: h.Get(hdrDelivery), EventID: h.Get(hdrEvent), EndpointID: h.Get(hdrEndpoint),
-		OrgID: h.Get(hdrOrg), Type: h.Get(hdrType), State: StatePending, CreatedAt: created,
-	}, Body: msg.Data()}, nil
+		OrgID: h.Get(hdrOrg), Type: h.Get(hdrType), State: StatePending,
+		NextAttemptAt: created, CreatedAt: created,
+	}, Body: msg.Data()}
+	rev, err := d.w.saveDelivery(ctx, rec, 0)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return getJSON[deliveryRecord](ctx, d.w.deliveries, deliveryKey(rec.OrgID, rec.EndpointID, rec.ID))
+	}
+	return rec, rev, err
 }

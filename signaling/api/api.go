@@ -75,3 +75,66 @@ type LoginResult struct {
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// Appointment states.
+const (
+	AppointmentBooked    = "booked"
+	AppointmentCancelled = "cancelled"
+)
+
+// Customer is who an appointment is for.
+type Customer struct {
+	Name     string `json:"name"`
+	Phone    string `json:"phone,omitempty"`
+	Email    string `json:"email,omitempty"`
+	Language string `json:"language,omitempty"` // BCP 47, e.g. "en", "fr"
+}
+
+// Appointment is a session booked for a time window.
+type Appointment struct {
+	ID             string    `json:"id"`
+	OrganizationID string    `json:"organization_id"`
+	State          string    `json:"state"`
+	Start          time.Time `json:"start"`
+	End            time.Time `json:"end"`
+	Customer       Customer  `json:"customer"`
+	SpecialistID   string    `json:"specialist_id,omitempty"`
+	Queue          string    `json:"queue,omitempty"`
+	SessionID      string    `json:"session_id"`
+	Revision       int       `json:"revision"`
+	CustomerURL    string    `json:"customer_url,omitempty"`
+	SpecialistURL  string    `json:"specialist_url,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// CreateAppointment is the body of POST /v1/appointments.
+type CreateAppointment struct {
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	Customer     Customer  `json:"customer"`
+	SpecialistID string    `json:"specialist_id,omitempty"`
+	Queue        string    `json:"queue,omitempty"`
+}
+
+// UpdateAppointment is the body of PATCH /v1/appointments/{id}; absent fields stay.
+type UpdateAppointment struct {
+	Start        *time.Time `json:"start,omitempty"`
+	End          *time.Time `json:"end,omitempty"`
+	Customer     *Customer  `json:"customer,omitempty"`
+	SpecialistID *string    `json:"specialist_id,omitempty"`
+	Queue        *string    `json:"queue,omitempty"`
+}
+
+// AppointmentList is a page of appointments, by start time.
+type AppointmentList struct {
+	Data       []Appointment `json:"data"`
+	HasMore    bool          `json:"has_more"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// Links are a session's fresh links, after the old ones were revoked.
+type Links struct {
+	CustomerURL   string `json:"customer_url"`
+	SpecialistURL string `json:"specialist_url"`
+}

@@ -47,8 +47,9 @@ type Config struct {
 	UDPPort     int
 	NAT1To1IPs  []string
 
-	LinkTTL    time.Duration
-	ConsoleTTL time.Duration
+	LinkTTL          time.Duration
+	ConsoleTTL       time.Duration
+	AppointmentGrace time.Duration
 
 	ShutdownTimeout time.Duration
 	LogLevel        string
@@ -59,18 +60,19 @@ type Config struct {
 func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Addr:            "127.0.0.1:8080",
-		DataDir:         "assist-data",
-		NodeID:          host,
-		S3Bucket:        "assist",
-		S3Region:        "us-east-1",
-		BootstrapEmail:  "specialist@example.com",
-		ICELoopback:     true,
-		LinkTTL:         24 * time.Hour,
-		ConsoleTTL:      8 * time.Hour,
-		ShutdownTimeout: 15 * time.Second,
-		LogLevel:        "info",
-		LogFormat:       "text",
+		Addr:             "127.0.0.1:8080",
+		DataDir:          "assist-data",
+		NodeID:           host,
+		S3Bucket:         "assist",
+		S3Region:         "us-east-1",
+		BootstrapEmail:   "specialist@example.com",
+		ICELoopback:      true,
+		LinkTTL:          24 * time.Hour,
+		ConsoleTTL:       8 * time.Hour,
+		AppointmentGrace: 10 * time.Minute,
+		ShutdownTimeout:  15 * time.Second,
+		LogLevel:         "info",
+		LogFormat:        "text",
 	}
 }
 
@@ -171,6 +173,7 @@ func settings() []setting {
 		list("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func(c *Config) *[]string { return &c.NAT1To1IPs }),
 		duration("link-ttl", "how long session links stay valid", func(c *Config) *time.Duration { return &c.LinkTTL }),
 		duration("console-ttl", "how long a console sign-in lasts", func(c *Config) *time.Duration { return &c.ConsoleTTL }),
+		duration("appointment-grace", "how early before and how late after its window an appointment's link opens", func(c *Config) *time.Duration { return &c.AppointmentGrace }),
 		duration("shutdown-timeout", "how long a graceful shutdown may drain before it forces", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 		text("log-level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		text("log-format", "text or json", func(c *Config) *string { return &c.LogFormat }),
@@ -326,6 +329,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ConsoleTTL < time.Minute {
 		return errors.New("console-ttl: must be at least 1m")
+	}
+	if c.AppointmentGrace < 0 || c.AppointmentGrace > 24*time.Hour {
+		return errors.New("appointment-grace: must be between 0 and 24h")
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")

@@ -1,6 +1,7 @@
 package browsertest_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -164,6 +165,19 @@ func TestCustomerCall(t *testing.T) {
 		must(t, err)
 		if state != "in-call" {
 			t.Errorf("state %q after an error message", state)
+		}
+	})
+
+	t.Run("messages of other types (the tools, a frame typed close) leave the call alone", func(t *testing.T) {
+		conn.send("chat", map[string]any{"id": "m1", "text": "hello"})
+		conn.send("close", map[string]any{})
+		conn.send("message", map[string]any{})
+		conn.send("participants", map[string]any{"participants": []map[string]any{}}) // a marker that the frames before it were read
+		must(t, browsertest.WaitFor(tab, `document.querySelector('#remote-videos .tile-caption').hidden`, 5*time.Second))
+		state, err := browsertest.State(tab)
+		must(t, err)
+		if state != "in-call" {
+			t.Errorf("state %q", state)
 		}
 	})
 
@@ -505,4 +519,47 @@ func TestCustomerReconnects(t *testing.T) {
 	must(t, browsertest.WaitState(tab, "in-call", 5*time.Second))
 	must(t, browsertest.WaitFor(tab, `window.assistDebug.pc() && window.assistDebug.pc().connectionState === 'connected'`, 20*time.Second))
 	must(t, browsertest.WaitFramesDecoded(tab, 5, 20*time.Second))
+}
+
+func TestTabsAreIsolated(t *testing.T) {
+	srv := pageServer(t, nil)
+	b := browsertest.New(t)
+	customer := b.NewNamedTab(t, "customer")
+	specialist := b.NewNamedTab(t, "specialist")
+	for _, tab := range []context.Context{customer, specialist} {
+		must(t, browsertest.Navigate(tab, srv.URL+"/c/tok"))
+		must(t, browsertest.WaitState(tab, "idle", 10*time.Second))
+	}
+	if _, err := browsertest.Eval[bool](customer, `(localStorage.setItem('who', 'customer'), sessionStorage.setItem('who', 'customer'), document.cookie = 'who=customer; path=/', true)`); err != nil {
+		t.Fatal(err)
+	}
+	seen, err := browsertest.Eval[string](specialist, `[localStorage.getItem('who'), sessionStorage.getItem('who'), document.cookie].join('|')`)
+	must(t, err)
+	if seen != "||" {
+		t.Errorf("the second tab sees the first tab's storage: %q", seen)
+	}
+	// Both have the (fake) camera at once.
+	for _, tab := range []context.Context{customer, specialist} {
+		must(t, browsertest.WaitFor(tab, `(window.assistDebug.localStream() || {getVideoTracks: () => []}).getVideoTracks().some((t) => t.readyState === 'live')`, 10*time.Second))
+	}
+}
+
+func TestSpecialistAnswersAnOfferThatCameBeforeItsCamera(t *testing.T) {
+	sfu := newFakeSFU(t, "specialist")
+	srv := pageServer(t, func(mux *http.ServeMux) { mux.Handle("GET /v1/signal", sfu) })
+	b := browsertest.New(t)
+	tab := b.NewNamedTab(t, "specialist")
+
+	must(t, browsertest.Navigate(tab, srv.URL+"/s/spec.link.jwt"))
+	sfu.next(t, 10*time.Second)
+	conn := sfu.conn(t)
+	// Right after welcome, while the page still waits for getUserMedia, the
+	// SFU offers the tracks of a customer who is already in the call.
+	conn.offerNow("audio", "video")
+	must(t, browsertest.WaitState(tab, "in-call", 10*time.Second))
+	must(t, browsertest.WaitFor(tab, `window.assistDebug.pc() && window.assistDebug.pc().connectionState === 'connected'`, 20*time.Second))
+	must(t, browsertest.WaitFramesDecoded(tab, 5, 20*time.Second))
+	if errs := browsertest.Errors(tab); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+	}
 }

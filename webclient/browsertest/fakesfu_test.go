@@ -48,7 +48,7 @@ type fakeConn struct {
 	writeMu sync.Mutex
 	pcMu    sync.Mutex
 	pc      *webrtc.PeerConnection
-	negMu   sync.Mutex // one negotiation step at a time (an impolite peer's "makingOffer")
+	negMu   sync.Mutex  // one negotiation step at a time (an impolite peer's "makingOffer")
 	offers  chan string // SDP of offers the browser sent
 }
 

@@ -7,6 +7,10 @@ import { MessageType, candidateFromWire, candidateToWire } from './signal.js';
 
 // How long ICE may sit in "new" with both descriptions set before a restart.
 const STUCK_ICE_MS = 4000;
+// The longest a colliding SFU offer waits for our first candidate (see #onDescription).
+const ROLLBACK_GATHER_WAIT_MS = 3000;
+
+const delay = (ms) => new Promise((resolve) => { setTimeout(resolve, ms); });
 
 /** The welcome message's ice_servers → RTCIceServer[]. */
 export function toRTCIceServers(list) {
@@ -74,6 +78,7 @@ export class Call extends EventTarget {
   #pc = null;
   #makingOffer = false;
   #offering = null; // the in-flight setLocalDescription() of our offer
+  #gathered = null; // resolves at our first local candidate (or end of gathering)
   #ignoreOffer = false;
   #settingRemoteAnswer = false;
   #pendingCandidates = [];
@@ -113,7 +118,10 @@ export class Call extends EventTarget {
     const pc = new RTCPeerConnection({ iceServers: this.#iceServers, bundlePolicy: 'max-bundle' });
     this.#pc = pc;
     pc.addEventListener('negotiationneeded', () => this.#negotiate());
+    let gathered;
+    this.#gathered = new Promise((resolve) => { gathered = resolve; });
     pc.addEventListener('icecandidate', ({ candidate }) => {
+      gathered();
       // A null candidate (end of gathering) has no wire form; skip it.
       if (candidate && candidate.candidate) this.#send(MessageType.CANDIDATE, candidateToWire(candidate));
     });
@@ -256,12 +264,14 @@ export class Call extends EventTarget {
     const offerCollision = desc.type === 'offer' && !readyForOffer;
     this.#ignoreOffer = !this.#polite && offerCollision;
     if (this.#ignoreOffer) return;
-    if (offerCollision && this.#offering) {
-      // Let our own setLocalDescription finish before the rollback: when
-      // the rollback is queued right behind it, Chromium's ICE gathering
-      // can hang for good (no local candidates, ever; restartIce does not
-      // help). Awaiting it first avoids that.
-      await this.#offering.catch(() => {});
+    if (offerCollision && (this.#offering || pc.signalingState === 'have-local-offer')) {
+      // Chromium (156) can stop gathering ICE candidates for good (none,
+      // ever; restartIce does not help) when a rollback cuts its first
+      // gathering short. So let our own offer settle and its gathering
+      // produce a first candidate before the rollback; a few ms usually.
+      await this.#offering?.catch(() => {});
+      await Promise.race([this.#gathered, delay(ROLLBACK_GATHER_WAIT_MS)]);
+      if (this.#closed) return;
     }
     if (desc.type === 'answer' && pc.signalingState !== 'have-local-offer') {
       // An answer to an offer we rolled back: nothing to apply.
@@ -275,14 +285,16 @@ export class Call extends EventTarget {
     } finally {
       this.#settingRemoteAnswer = false;
     }
-    const pending = this.#pendingCandidates;
-    this.#pendingCandidates = [];
-    for (const c of pending) await this.#addCandidate(c);
-
     if (desc.type === 'offer') {
       await pc.setLocalDescription();
       this.#send(MessageType.DESCRIPTION, { type: 'answer', sdp: pc.localDescription.sdp });
     }
+    // Candidates that came early go in only now that our answer is set:
+    // added between a rollback and the answer they, too, can stall
+    // Chromium's gathering.
+    const pending = this.#pendingCandidates;
+    this.#pendingCandidates = [];
+    for (const c of pending) await this.#addCandidate(c);
   }
 
   async #addCandidate(init) {

@@ -6,7 +6,7 @@
 import { LocalMedia } from './media.js';
 import { Session } from './session.js';
 import {
-  $, VideoGrid, el, formatDateTime, installDebug, notify, setState, setStatus, setToggle, showView, waitedFor,
+  $, VideoGrid, clearNotices, el, formatDateTime, installDebug, notify, setState, setStatus, setToggle, showView, waitedFor,
 } from './ui.js';
 
 const STORAGE_KEY = 'assist.console';
@@ -379,6 +379,7 @@ function finishCurrent() {
 }
 
 function showEnd(title, message, { rejoin = false, back = false } = {}) {
+  clearNotices();
   setStatus(title);
   $('end-title').textContent = title;
   $('end-message').textContent = message;
@@ -428,7 +429,7 @@ function renderRoster() {
     return el('li', { class: 'person', dataset: { participantId: p.participant_id, role: p.role, state: p.state } },
       el('div', { class: 'person-main' },
         el('span', { class: 'person-name', text: p.participant_id === me ? `${name} (you)` : name }),
-        el('span', { class: 'person-meta', text: [p.role, p.state].filter(Boolean).join(' · ') })));
+        el('span', { class: 'person-meta', text: [p.role, p.state].filter(Boolean).join(' · ').replaceAll('_', ' ') })));
   }));
 }
 

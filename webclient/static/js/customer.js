@@ -4,7 +4,7 @@
 import { LocalMedia, describeMediaError } from './media.js';
 import { Session } from './session.js';
 import {
-  $, VideoGrid, installDebug, notify, setState, setStatus, setToggle, showView,
+  $, VideoGrid, clearNotices, installDebug, notify, setState, setStatus, setToggle, showView,
 } from './ui.js';
 
 const media = new LocalMedia();
@@ -39,7 +39,7 @@ function attachLocal() {
   }
   setToggle($('preview-mic-button'), !media.audioEnabled, media.audioEnabled ? 'Mute' : 'Unmute');
   setToggle($('mic-button'), !media.audioEnabled, media.audioEnabled ? 'Mute' : 'Unmute');
-  setToggle($('preview-camera-button'), !media.videoEnabled, media.videoEnabled ? 'Turn camera off' : 'Turn camera on');
+  setToggle($('preview-camera-button'), !media.videoEnabled, media.videoEnabled ? 'Camera off' : 'Camera on');
   setToggle($('camera-button'), !media.videoEnabled, media.videoEnabled ? 'Camera off' : 'Camera on');
   for (const id of ['preview-mic-button', 'mic-button']) $(id).disabled = !media.hasAudio;
   for (const id of ['preview-camera-button', 'camera-button']) $(id).disabled = !media.hasVideo;
@@ -136,6 +136,7 @@ function finish(state, { title = 'Something went wrong', message = '', rejoin = 
   setStatus(title);
   media.stop();
   grid.clear();
+  clearNotices();
   $('end-title').textContent = title;
   $('end-message').textContent = message;
   $('rejoin-button').hidden = !rejoin;

@@ -5,6 +5,12 @@
 import { Call } from './call.js';
 import { MessageType, SignalClient, signalURL } from './signal.js';
 
+const HANDLED = new Set([
+  MessageType.WELCOME, MessageType.WAITING, MessageType.ADMITTED, MessageType.DENIED,
+  MessageType.QUEUE, MessageType.PARTICIPANTS, MessageType.DESCRIPTION, MessageType.CANDIDATE,
+  MessageType.SESSION_ENDED, MessageType.ERROR,
+]);
+
 // Backoff between reconnection attempts; after the last one we give up.
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000];
 
@@ -16,6 +22,7 @@ const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000];
  *  - `stream` / `streamremoved` {stream}: remote media
  *  - `connectionstate` {state}: the peer connection's state
  *  - `notice` {message, code?}: something to tell the user that is not fatal
+ *  - `message` {type, payload}: any other server message (the in-session tools)
  */
 export class Session extends EventTarget {
   #join;
@@ -23,6 +30,8 @@ export class Session extends EventTarget {
   #url;
   #signal = null;
   #call = null;
+  #starting = false; // between welcome/admitted and the call's creation
+  #early = []; // description/candidate messages that came while #starting
   #welcome = null;
   #state = 'idle';
   #finished = false;
@@ -89,6 +98,11 @@ export class Session extends EventTarget {
     return true;
   }
 
+  /** Sends any client message (the in-session tools); false when not connected. */
+  send(type, payload = {}) {
+    return !!this.#signal?.send(type, payload);
+  }
+
   admit(participantId) {
     return !!this.#signal?.send(MessageType.ADMIT, { participant_id: participantId });
   }
@@ -124,6 +138,11 @@ export class Session extends EventTarget {
     const on = (type, fn) => signal.addEventListener(type, (ev) => {
       if (this.#signal === signal && !this.#finished) fn(ev.detail);
     });
+    // Types this class does not handle (the in-session tools: chat,
+    // annotation, history, …) are passed on for the page to use.
+    on('message', ({ type, payload }) => {
+      if (!HANDLED.has(type)) this.#emit('message', { type, payload });
+    });
     on(MessageType.WELCOME, (p) => {
       this.#welcome = p;
       this.#welcomedOnce = true;
@@ -147,11 +166,18 @@ export class Session extends EventTarget {
     on(MessageType.PARTICIPANTS, (p) => this.#emit('participants', {
       participants: Array.isArray(p.participants) ? p.participants : [],
     }));
+    // The SFU may offer while the camera is still starting: keep those
+    // messages for the call rather than drop them (dropping an offer would
+    // leave both sides waiting for each other).
     on(MessageType.DESCRIPTION, (p) => {
       if (this.#call) this.#call.handleDescription(p);
-      else console.warn('assist: a description arrived before the call started; ignored');
+      else if (this.#starting) this.#early.push([MessageType.DESCRIPTION, p]);
+      else console.warn('assist: a description arrived outside a call; ignored');
     });
-    on(MessageType.CANDIDATE, (p) => this.#call?.handleCandidate(p));
+    on(MessageType.CANDIDATE, (p) => {
+      if (this.#call) this.#call.handleCandidate(p);
+      else if (this.#starting) this.#early.push([MessageType.CANDIDATE, p]);
+    });
     on(MessageType.ERROR, (p) => {
       const message = typeof p.message === 'string' && p.message ? p.message : 'The server reported an error.';
       if (!this.#welcome) {
@@ -168,12 +194,15 @@ export class Session extends EventTarget {
   }
 
   #startCall() {
-    if (this.#call) return;
+    if (this.#call || this.#starting) return;
     const signal = this.#signal;
+    this.#starting = true;
+    this.#early = [];
     this.#setState('in-call');
     const start = async () => {
       const stream = await this.#media.start();
-      if (this.#finished || this.#signal !== signal || this.#call) return;
+      if (this.#finished || this.#signal !== signal || this.#call || !this.#starting) return;
+      this.#starting = false;
       if (this.#media.error) this.#notice(`${describe(this.#media.error)}`);
       const call = new Call({
         send: (type, payload) => signal.send(type, payload),
@@ -184,8 +213,14 @@ export class Session extends EventTarget {
       call.addEventListener('stream', (ev) => this.#emit('stream', ev.detail));
       call.addEventListener('streamremoved', (ev) => this.#emit('streamremoved', ev.detail));
       call.addEventListener('connectionstate', (ev) => this.#emit('connectionstate', ev.detail));
-      call.addEventListener('failure', () => this.#notice('There was a problem setting up the video. Retrying…'));
+      call.addEventListener('failure', () => this.#notice('There was a problem with the video connection.'));
       call.start();
+      const early = this.#early;
+      this.#early = [];
+      for (const [type, p] of early) {
+        if (type === MessageType.DESCRIPTION) call.handleDescription(p);
+        else call.handleCandidate(p);
+      }
     };
     start().catch((err) => this.#notice(`The call could not start: ${err.message}`));
   }
@@ -193,6 +228,8 @@ export class Session extends EventTarget {
   #stopCall() {
     const call = this.#call;
     this.#call = null;
+    this.#starting = false;
+    this.#early = [];
     call?.close();
   }
 

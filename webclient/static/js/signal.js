@@ -61,9 +61,10 @@ export function candidateFromWire(p) {
 }
 
 /**
- * One WebSocket to the signaling server. Incoming messages are dispatched as
- * events named by their type, with the payload as `detail`; `close` carries
- * {code, reason, wasClean}.
+ * One WebSocket to the signaling server. Each incoming message is dispatched
+ * as `message` {type, payload}, and a core server message (welcome, waiting,
+ * …, error) also as an event named by its type with the payload as `detail`;
+ * `close` carries {code, reason, wasClean, byUs}.
  */
 export class SignalClient extends EventTarget {
   #url;
@@ -139,11 +140,12 @@ export class SignalClient extends EventTarget {
       console.warn('assist: ignoring a signaling frame without a type');
       return;
     }
-    if (!SERVER_TYPES.has(msg.type)) {
-      console.warn(`assist: ignoring unknown message type ${JSON.stringify(msg.type)}`);
-      return;
-    }
     const payload = msg.payload !== null && typeof msg.payload === 'object' ? msg.payload : {};
-    this.dispatchEvent(new CustomEvent(msg.type, { detail: payload }));
+    // Every message, known or not (the in-session tools add types), goes
+    // out as `message`; the core types also under their own name. Other
+    // names are never dispatched, so a frame typed "close" cannot pose as
+    // the socket closing.
+    this.dispatchEvent(new CustomEvent('message', { detail: { type: msg.type, payload } }));
+    if (SERVER_TYPES.has(msg.type)) this.dispatchEvent(new CustomEvent(msg.type, { detail: payload }));
   }
 }

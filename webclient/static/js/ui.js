@@ -54,6 +54,11 @@ export function notify(text, { kind = 'error', timeout = 10000 } = {}) {
   if (timeout > 0) setTimeout(close, timeout);
 }
 
+/** Removes all notices (when the view they were about is gone). */
+export function clearNotices() {
+  $('notices')?.replaceChildren();
+}
+
 /** "just now", "3 min", "1 h 5 min" since the given time. */
 export function waitedFor(since, now = Date.now()) {
   const t = Date.parse(since);

@@ -1,0 +1,139 @@
+package signaling
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assist-video/assist/signaling/api"
+	"github.com/assist-video/assist/signaling/wire"
+)
+
+func (ts *testServer) book(t *testing.T, start time.Time) api.Appointment {
+	t.Helper()
+	var a api.Appointment
+	resp := ts.do(t, "POST", "/v1/appointments", ts.APIKey, api.CreateAppointment{
+		Start: start, End: start.Add(30 * time.Minute),
+		Customer: api.Customer{Name: "Ann", Email: "ann@example.com", Language: "fr"},
+	}, &a)
+	if resp.StatusCode != http.StatusCreated || a.CustomerURL == "" || a.SessionID == "" {
+		t.Fatalf("book: %d %+v", resp.StatusCode, a)
+	}
+	return a
+}
+
+func pageStatus(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, strings.ToLower(string(body))
+}
+
+func TestAppointmentsAPI(t *testing.T) {
+	ts := newTestServer(t)
+
+	t.Run("an early arrival sees when it starts and cannot join yet", func(t *testing.T) {
+		a := ts.book(t, time.Now().Add(3*time.Hour))
+		status, body := pageStatus(t, a.CustomerURL)
+		if status != http.StatusTooEarly || !strings.Contains(body, "not started yet") {
+			t.Fatalf("page: %d %.300s", status, body)
+		}
+		sock := ts.dial(t)
+		sock.send(wire.TypeJoin, wire.Join{Token: linkToken(a.CustomerURL)})
+		var e wire.Error
+		sock.expect(wire.TypeError, &e)
+		if e.Code != wire.CodeForbidden {
+			t.Fatalf("join before the window: %+v", e)
+		}
+	})
+
+	t.Run("inside the window the link opens", func(t *testing.T) {
+		a := ts.book(t, time.Now().Add(5*time.Minute))
+		if status, _ := pageStatus(t, a.CustomerURL); status != http.StatusOK {
+			t.Fatalf("page: %d", status)
+		}
+		sock := ts.dial(t)
+		sock.send(wire.TypeJoin, wire.Join{Token: linkToken(a.CustomerURL)})
+		sock.expect(wire.TypeWaiting, nil)
+	})
+
+	t.Run("rescheduling moves the window and counts a revision", func(t *testing.T) {
+		a := ts.book(t, time.Now().Add(5*time.Minute))
+		later, end := time.Now().Add(48*time.Hour), time.Now().Add(49*time.Hour)
+		var got api.Appointment
+		resp := ts.do(t, "PATCH", "/v1/appointments/"+a.ID, ts.APIKey, api.UpdateAppointment{Start: &later, End: &end}, &got)
+		if resp.StatusCode != 200 || got.Revision != 2 {
+			t.Fatalf("patch: %d %+v", resp.StatusCode, got)
+		}
+		if status, _ := pageStatus(t, a.CustomerURL); status != http.StatusTooEarly {
+			t.Fatalf("page after reschedule: %d", status)
+		}
+	})
+
+	t.Run("a cancelled appointment's link says so", func(t *testing.T) {
+		a := ts.book(t, time.Now().Add(5*time.Minute))
+		if resp := ts.do(t, "DELETE", "/v1/appointments/"+a.ID, ts.APIKey, nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("cancel: %d", resp.StatusCode)
+		}
+		status, body := pageStatus(t, a.CustomerURL)
+		if status != http.StatusGone || !strings.Contains(body, "cancelled") {
+			t.Fatalf("page: %d %.300s", status, body)
+		}
+		if resp := ts.do(t, "DELETE", "/v1/appointments/"+a.ID, ts.APIKey, nil, nil); resp.StatusCode != http.StatusConflict {
+			t.Fatalf("second cancel: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("revoked links are replaced by new ones", func(t *testing.T) {
+		s := ts.createSession(t)
+		time.Sleep(1100 * time.Millisecond) // links carry their issue time in whole seconds
+		var links api.Links
+		if resp := ts.do(t, "POST", "/v1/sessions/"+s.ID+"/links", ts.APIKey, nil, &links); resp.StatusCode != 201 {
+			t.Fatalf("new links: %d", resp.StatusCode)
+		}
+		if status, body := pageStatus(t, s.CustomerURL); status != http.StatusGone || !strings.Contains(body, "replaced") {
+			t.Fatalf("old link: %d", status)
+		}
+		if status, _ := pageStatus(t, links.CustomerURL); status != http.StatusOK {
+			t.Fatalf("new link: %d", status)
+		}
+	})
+
+	t.Run("lists filter by state and page", func(t *testing.T) {
+		var list api.AppointmentList
+		ts.do(t, "GET", "/v1/appointments?state=cancelled", ts.APIKey, nil, &list)
+		if len(list.Data) != 1 || list.Data[0].State != "cancelled" {
+			t.Fatalf("cancelled = %+v", list.Data)
+		}
+		ts.do(t, "GET", "/v1/appointments?limit=2", ts.APIKey, nil, &list)
+		if len(list.Data) != 2 || !list.HasMore || list.NextCursor == "" {
+			t.Fatalf("page = %+v", list)
+		}
+		var next api.AppointmentList
+		ts.do(t, "GET", "/v1/appointments?limit=2&starting_after="+list.NextCursor, ts.APIKey, nil, &next)
+		if len(next.Data) != 2 || next.Data[0].ID == list.Data[1].ID {
+			t.Fatalf("next page = %+v", next)
+		}
+	})
+
+	t.Run("bad bookings are refused with problems", func(t *testing.T) {
+		start := time.Now().Add(time.Hour)
+		cases := []api.CreateAppointment{
+			{Start: start, End: start.Add(-time.Minute), Customer: api.Customer{Name: "A", Email: "a@example.com"}},
+			{Start: start, End: start.Add(time.Hour), Customer: api.Customer{Name: "A"}},
+			{Start: start, End: start.Add(time.Hour), Customer: api.Customer{Name: "A", Phone: "0151 nope"}},
+			{Start: start, End: start.Add(time.Hour), Customer: api.Customer{Name: "A", Email: "a@example.com"}, SpecialistID: "spc_nobody"},
+		}
+		for i, c := range cases {
+			if resp := ts.do(t, "POST", "/v1/appointments", ts.APIKey, c, nil); resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Errorf("case %d: %d", i, resp.StatusCode)
+			}
+		}
+	})
+}
