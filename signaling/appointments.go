@@ -188,7 +188,7 @@ func (s *Server) handleCancelAppointment(w http.ResponseWriter, r *http.Request)
 		s.appointmentError(w, r, err)
 		return
 	}
-	s.sfu.CloseRoom(a.SessionID)
+	s.closeSessionMedia(a.OrgID, a.SessionID)
 	writeJSON(w, http.StatusOK, appointmentView(a))
 }
 

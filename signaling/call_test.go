@@ -28,19 +28,22 @@ type callPeer struct {
 
 func (ts *testServer) joinCall(t *testing.T, token, name string) *callPeer {
 	t.Helper()
+	return ts.joinCallWith(t, token, name, mediatest.Config{})
+}
+
+func (ts *testServer) joinCallWith(t *testing.T, token, name string, cfg mediatest.Config) *callPeer {
+	t.Helper()
 	sock := ts.dial(t)
 	cp := &callPeer{t: t, conn: sock.conn, events: make(chan wire.Envelope, 64)}
-	peer, err := mediatest.NewPeer(mediatest.Config{
-		Name:     name,
-		Loopback: true,
-		OnDescription: func(d webrtc.SessionDescription) {
-			cp.write(wire.TypeDescription, wire.Description{Type: d.Type.String(), SDP: d.SDP})
-		},
-		OnCandidate: func(c webrtc.ICECandidateInit) {
-			cp.write(wire.TypeCandidate, wire.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid,
-				SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment})
-		},
-	})
+	cfg.Name, cfg.Loopback = name, true
+	cfg.OnDescription = func(d webrtc.SessionDescription) {
+		cp.write(wire.TypeDescription, wire.Description{Type: d.Type.String(), SDP: d.SDP})
+	}
+	cfg.OnCandidate = func(c webrtc.ICECandidateInit) {
+		cp.write(wire.TypeCandidate, wire.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid,
+			SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment})
+	}
+	peer, err := mediatest.NewPeer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -297,7 +297,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		s.roomsError(w, r, err)
 		return
 	}
-	s.sfu.CloseRoom(sess.ID)
+	s.closeSessionMedia(sess.OrgID, sess.ID)
 	writeJSON(w, http.StatusOK, s.sessionView(sess))
 }
 

@@ -18,25 +18,27 @@ import (
 	"time"
 
 	"github.com/assist-video/assist/media"
+	"github.com/assist-video/assist/media/turnserver"
 	"github.com/assist-video/assist/recording/store"
 	"github.com/assist-video/assist/rooms"
 	"github.com/assist-video/assist/rooms/bus"
 	"github.com/assist-video/assist/signaling/auth"
 	"github.com/assist-video/assist/signaling/config"
-	"github.com/assist-video/assist/signaling/wire"
 )
 
 // Server is one Assist node.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	bus     *bus.Bus
-	rooms   *rooms.Store
-	objects *store.Store
-	s3      *store.Embedded // the embedded object store, when no S3 endpoint is configured
-	sfu     *media.SFU
-	issuer  *auth.Issuer
-	metrics *metrics
+	cfg        config.Config
+	log        *slog.Logger
+	bus        *bus.Bus
+	rooms      *rooms.Store
+	objects    *store.Store
+	s3         *store.Embedded // the embedded object store, when no S3 endpoint is configured
+	sfu        *media.SFU
+	turn       *turnserver.Server // the embedded TURN server, when configured
+	turnSecret []byte
+	issuer     *auth.Issuer
+	metrics    *metrics
 
 	listener net.Listener
 	http     *http.Server
@@ -97,6 +99,9 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 		return nil, fmt.Errorf("sfu: %w", err)
 	}
 	s.metrics.watchSFU(s.sfu)
+	if err := s.startTURN(ctx); err != nil {
+		return nil, fmt.Errorf("turn: %w", err)
+	}
 
 	if s.listener, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, fmt.Errorf("addr: %w", err)
@@ -233,6 +238,9 @@ func (s *Server) shutdown() {
 }
 
 func (s *Server) closeParts() {
+	if s.turn != nil {
+		_ = s.turn.Close()
+	}
 	if s.sfu != nil {
 		_ = s.sfu.Close()
 	}
@@ -244,12 +252,4 @@ func (s *Server) closeParts() {
 	if s.bus != nil {
 		s.bus.Close()
 	}
-}
-
-// iceServers are the STUN/TURN servers handed to browsers.
-func (s *Server) iceServers() []wire.ICEServer {
-	if len(s.cfg.ICEServers) == 0 {
-		return []wire.ICEServer{}
-	}
-	return []wire.ICEServer{{URLs: s.cfg.ICEServers}}
 }

@@ -412,7 +412,7 @@ func (p *participant) join(ctx context.Context, m *wire.Join) *wire.Error {
 	p.log = p.log.With("session", p.sessionID, "participant", p.id, "role", p.role)
 	p.log.Info("joined")
 	p.send(wire.TypeWelcome, wire.Welcome{ParticipantID: me.ID, SessionID: sess.ID, Role: string(me.Role),
-		SessionState: string(sess.State), ICEServers: p.srv.iceServers()})
+		SessionState: string(sess.State), ICEServers: p.srv.iceServersFor(p.orgID, p.sessionID)})
 	return nil
 }
 
@@ -457,7 +457,7 @@ func (p *participant) end(ctx context.Context) *wire.Error {
 	if _, err := p.srv.rooms.End(ctx, p.orgID, p.sessionID, "ended by the specialist", p.id); err != nil {
 		return roomsToWire(p.log, err)
 	}
-	p.srv.sfu.CloseRoom(p.sessionID)
+	p.srv.closeSessionMedia(p.orgID, p.sessionID)
 	return nil
 }
 

@@ -58,6 +58,9 @@ type Config struct {
 	Loopback bool
 	// ICEServers are STUN/TURN servers for the peer, as a browser would get in "welcome".
 	ICEServers []webrtc.ICEServer
+	// RelayOnly uses only TURN relay candidates, like a browser with iceTransportPolicy
+	// "relay" or behind a firewall that blocks direct UDP.
+	RelayOnly bool
 	// OnDescription and OnCandidate carry the peer's signalling to the SFU; they should not
 	// block for long. Descriptions come in order from one goroutine; candidates may come from
 	// another at the same time, but never before the first description.
@@ -146,7 +149,11 @@ func NewPeer(cfg Config) (*Peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers})
+	policy := webrtc.ICETransportPolicyAll
+	if cfg.RelayOnly {
+		policy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: cfg.ICEServers, ICETransportPolicy: policy})
 	if err != nil {
 		return nil, fmt.Errorf("mediatest: new peer connection: %w", err)
 	}

@@ -44,8 +44,14 @@ type Config struct {
 
 	ICEServers  []string
 	ICELoopback bool
-	UDPPort     int
-	NAT1To1IPs  []string
+
+	TURNUDP           string
+	TURNTCP           string
+	TURNTLS           string
+	TURNPublicIP      string
+	TURNAllowLoopback bool
+	UDPPort           int
+	NAT1To1IPs        []string
 
 	LinkTTL          time.Duration
 	ConsoleTTL       time.Duration
@@ -169,6 +175,11 @@ func settings() []setting {
 		text("bootstrap-password", "password of the first specialist (default: generated and printed once)", func(c *Config) *string { return &c.BootstrapPassword }),
 		list("ice-servers", "STUN/TURN URLs handed to browsers, comma-separated (e.g. stun:stun.example.org:3478)", func(c *Config) *[]string { return &c.ICEServers }),
 		boolean("ice-loopback", "offer loopback ICE candidates (for single-machine use and tests)", func(c *Config) *bool { return &c.ICELoopback }),
+		text("turn-udp", "listen address of the embedded TURN server over UDP, e.g. 0.0.0.0:3478 (empty: off)", func(c *Config) *string { return &c.TURNUDP }),
+		text("turn-tcp", "listen address of the embedded TURN server over TCP, e.g. 0.0.0.0:3478 (empty: off)", func(c *Config) *string { return &c.TURNTCP }),
+		text("turn-tls", "listen address of TURN over TLS with tls-cert, e.g. 0.0.0.0:5349 or :443 (empty: off)", func(c *Config) *string { return &c.TURNTLS }),
+		text("turn-public-ip", "the IP address browsers reach this node's TURN relays at (default: the host of addr, or 127.0.0.1)", func(c *Config) *string { return &c.TURNPublicIP }),
+		boolean("turn-allow-loopback", "let TURN relay to loopback addresses (single-machine use and tests only)", func(c *Config) *bool { return &c.TURNAllowLoopback }),
 		integer("udp-port", "one UDP port for all media (0: ephemeral ports)", func(c *Config) *int { return &c.UDPPort }),
 		list("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func(c *Config) *[]string { return &c.NAT1To1IPs }),
 		duration("link-ttl", "how long session links stay valid", func(c *Config) *time.Duration { return &c.LinkTTL }),
@@ -324,6 +335,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("ice-servers: %q is not a stun:, turn: or turns: URL", u)
 		}
 	}
+	if c.TURNTLS != "" && !c.TLS() {
+		return errors.New("turn-tls: needs tls-cert and tls-key")
+	}
+	if c.TURNPublicIP != "" && net.ParseIP(c.TURNPublicIP) == nil {
+		return fmt.Errorf("turn-public-ip: %q is not an IP address", c.TURNPublicIP)
+	}
 	if c.LinkTTL < time.Minute {
 		return errors.New("link-ttl: must be at least 1m")
 	}
@@ -376,3 +393,6 @@ func (c *Config) BaseURL(listenAddr string) string {
 func (c *Config) Path(elem ...string) string {
 	return filepath.Join(append([]string{c.DataDir}, elem...)...)
 }
+
+// TURN reports whether the embedded TURN server runs.
+func (c *Config) TURN() bool { return c.TURNUDP != "" || c.TURNTCP != "" || c.TURNTLS != "" }

@@ -1,0 +1,108 @@
+package signaling
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/assist-video/assist/media/turnserver"
+	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/signaling/wire"
+)
+
+// turnCredentialTTL is how long a browser's TURN credential lasts: long enough for a call,
+// short enough that a leaked one is soon useless. A credential names one session, and is
+// refused as soon as that session ends.
+const turnCredentialTTL = 4 * time.Hour
+
+// startTURN runs the embedded TURN server when configured. Its secret is shared by all nodes
+// through JetStream, so any node's credentials work on any node's TURN server.
+func (s *Server) startTURN(ctx context.Context) error {
+	if !s.cfg.TURN() {
+		return nil
+	}
+	secret, err := s.rooms.LoadOrCreateSecret(ctx, "turn-secret", func() []byte {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		return b
+	})
+	if err != nil {
+		return fmt.Errorf("turn secret: %w", err)
+	}
+	cfg := turnserver.Config{
+		Secret:             secret,
+		PublicIP:           s.turnPublicIP(),
+		ListenUDP:          s.cfg.TURNUDP,
+		ListenTCP:          s.cfg.TURNTCP,
+		ListenTLS:          s.cfg.TURNTLS,
+		SessionActive:      s.turnSessionActive,
+		AllowLoopbackPeers: s.cfg.TURNAllowLoopback,
+		Logger:             s.log.With("component", "turn"),
+	}
+	if s.cfg.TURNTLS != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("turn-tls: %w", err)
+		}
+		cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	s.turnSecret = secret
+	s.turn, err = turnserver.Start(cfg)
+	return err
+}
+
+func (s *Server) turnPublicIP() string {
+	if s.cfg.TURNPublicIP != "" {
+		return s.cfg.TURNPublicIP
+	}
+	host, _, _ := net.SplitHostPort(s.cfg.Addr)
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return ip.String()
+	}
+	return "127.0.0.1"
+}
+
+// turnSessionActive accepts credentials of sessions that have not ended; TURN credentials name
+// "{org}.{session}".
+func (s *Server) turnSessionActive(id string) bool {
+	org, session, ok := strings.Cut(id, ".")
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sess, err := s.rooms.Session(ctx, org, session)
+	return err == nil && sess.State != rooms.SessionEnded
+}
+
+// iceServersFor are the STUN/TURN servers handed to one participant's browser: the configured
+// ones, and the embedded TURN server with a credential for this session only.
+func (s *Server) iceServersFor(orgID, sessionID string) []wire.ICEServer {
+	servers := []wire.ICEServer{}
+	if len(s.cfg.ICEServers) > 0 {
+		servers = append(servers, wire.ICEServer{URLs: s.cfg.ICEServers})
+	}
+	if s.turn != nil {
+		cred := turnserver.IssueCredentials(s.turnSecret, orgID+"."+sessionID, turnCredentialTTL, time.Now())
+		host := s.turnPublicIP()
+		if u, err := url.Parse(s.baseURL); err == nil && s.cfg.TURNTLS != "" {
+			host = u.Hostname() // turns: needs the name on the certificate
+		}
+		servers = append(servers, wire.ICEServer{URLs: s.turn.URLs(host), Username: cred.Username, Credential: cred.Password})
+	}
+	return servers
+}
+
+// closeSessionMedia frees an ended session's media on this node: its SFU room and its TURN
+// relays.
+func (s *Server) closeSessionMedia(orgID, sessionID string) {
+	s.sfu.CloseRoom(sessionID)
+	if s.turn != nil {
+		s.turn.RevokeSession(orgID + "." + sessionID)
+	}
+}
