@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/rooms/webhooks"
 	"github.com/assist-video/assist/signaling/api"
 	"github.com/assist-video/assist/signaling/auth"
 	"github.com/assist-video/assist/signaling/problem"
@@ -87,6 +88,7 @@ func (s *Server) handleCreateAppointment(w http.ResponseWriter, r *http.Request)
 		s.internalError(w, r, err)
 		return
 	}
+	s.publishWebhook(r.Context(), c.OrgID, webhooks.TypeAppointmentBooked, a.ID+".booked", out)
 	w.Header().Set("Location", "/v1/appointments/"+a.ID)
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -189,6 +191,7 @@ func (s *Server) handleCancelAppointment(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	s.closeSessionMedia(a.OrgID, a.SessionID)
+	s.publishWebhook(r.Context(), c.OrgID, webhooks.TypeAppointmentCancelled, a.ID+".cancelled", appointmentView(a))
 	writeJSON(w, http.StatusOK, appointmentView(a))
 }
 

@@ -20,6 +20,8 @@ import (
 
 	"github.com/assist-video/assist/recording/store"
 	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/rooms/audit"
+	"github.com/assist-video/assist/rooms/webhooks"
 	"github.com/assist-video/assist/signaling/problem"
 	"github.com/assist-video/assist/signaling/wire"
 )
@@ -147,6 +149,12 @@ func (s *Server) handleUploadFile(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusServiceUnavailable, "unavailable", werr.Message)
 		return
 	}
+	s.publishWebhook(r.Context(), c.orgID, webhooks.TypeFileShared, msg.ID, struct {
+		SessionID string `json:"session_id"`
+		FileID    string `json:"file_id"`
+		Name      string `json:"name"`
+		Size      int64  `json:"size"`
+	}{c.session.ID, id, name, info.Size})
 	info.URL = s.downloadURL(key)
 	writeJSON(w, http.StatusCreated, info)
 }
@@ -193,6 +201,12 @@ func (s *Server) handleUploadSnapshot(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusServiceUnavailable, "unavailable", werr.Message)
 		return
 	}
+	s.publishWebhook(r.Context(), c.orgID, webhooks.TypeSnapshotTaken, msg.ID, struct {
+		SessionID  string `json:"session_id"`
+		SnapshotID string `json:"snapshot_id"`
+		Width      int    `json:"width"`
+		Height     int    `json:"height"`
+	}{c.session.ID, id, cfg.Width, cfg.Height})
 	info.URL = s.downloadURL(key)
 	writeJSON(w, http.StatusCreated, info)
 }
@@ -282,6 +296,9 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer body.Close()
+	s.record(r.Context(), audit.Event{OrgID: org, Actor: audit.Actor{Kind: audit.ActorSystem, ID: "download-link"},
+		Action: audit.ActionFileDownload, SessionID: session, Target: path.Base(claims.Object),
+		RemoteAddr: r.RemoteAddr, UserAgent: r.UserAgent()})
 	h := w.Header()
 	h.Set("Content-Type", info.ContentType)
 	h.Set("Content-Length", fmt.Sprint(info.Size))

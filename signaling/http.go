@@ -14,6 +14,7 @@ import (
 
 	"github.com/assist-video/assist/media"
 	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/rooms/audit"
 	"github.com/assist-video/assist/signaling/api"
 	"github.com/assist-video/assist/signaling/auth"
 	"github.com/assist-video/assist/signaling/openapi"
@@ -54,6 +55,14 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/appointments/{id}", s.authorized(s.handleGetAppointment))
 	handle("PATCH /v1/appointments/{id}", s.authorized(s.handleUpdateAppointment))
 	handle("DELETE /v1/appointments/{id}", s.authorized(s.handleCancelAppointment))
+	handle("POST /v1/webhooks", s.authorized(s.handleCreateWebhook))
+	handle("GET /v1/webhooks", s.authorized(s.handleListWebhooks))
+	handle("GET /v1/webhooks/{id}", s.authorized(s.handleGetWebhook))
+	handle("DELETE /v1/webhooks/{id}", s.authorized(s.handleDeleteWebhook))
+	handle("POST /v1/webhooks/{id}/rotate-secret", s.authorized(s.handleRotateWebhookSecret))
+	handle("GET /v1/webhooks/{id}/deliveries", s.authorized(s.handleWebhookDeliveries))
+	handle("POST /v1/webhook-deliveries/{id}/redeliver", s.authorized(s.handleRedeliver))
+	handle("GET /v1/audit-events", s.authorized(s.handleAuditEvents))
 	handle("POST /v1/sessions/{id}/files", s.handleUploadFile)
 	handle("POST /v1/sessions/{id}/snapshots", s.handleUploadSnapshot)
 	handle("GET /v1/downloads/{token}", s.handleDownload)
@@ -135,6 +144,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 type caller struct {
 	OrgID        string
 	SpecialistID string // empty for API keys
+	KeyName      string // which API key: its name and the start of its hash
 }
 
 type callerKey struct{}
@@ -165,7 +175,7 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 		if err != nil {
 			return caller{}, errors.New("unknown API key")
 		}
-		return caller{OrgID: key.OrgID}, nil
+		return caller{OrgID: key.OrgID, KeyName: key.Name + ":" + key.Hash[:12]}, nil
 	}
 	claims, err := s.issuer.VerifyConsole(token)
 	if err != nil {
@@ -187,9 +197,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.internalError(w, r, err)
 			return
 		}
+		if sp != nil { // a known account: its organisation sees the failed attempt
+			ev := s.auditFromRequest(r, audit.ActionSignInFailed, "", sp.Email)
+			ev.OrgID, ev.Actor = sp.OrgID, audit.Actor{Kind: audit.ActorSpecialist, ID: sp.ID, Name: sp.Name}
+			s.record(r.Context(), ev)
+		}
 		problem.Write(w, r, http.StatusUnauthorized, "bad-credentials", "wrong email or password")
 		return
 	}
+	ev := s.auditFromRequest(r, audit.ActionSignIn, "", sp.Email)
+	ev.OrgID, ev.Actor = sp.OrgID, audit.Actor{Kind: audit.ActorSpecialist, ID: sp.ID, Name: sp.Name}
+	s.record(r.Context(), ev)
 	token, exp, err := s.issuer.IssueConsole(sp.OrgID, sp.ID, s.cfg.ConsoleTTL)
 	if err != nil {
 		s.internalError(w, r, err)
@@ -210,6 +228,7 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.sessions.Inc()
+	s.record(r.Context(), s.auditFromRequest(r, audit.ActionSessionCreate, sess.ID, ""))
 	out := s.sessionView(sess)
 	if out.CustomerURL, err = s.link(sess, auth.RoleCustomer); err == nil {
 		out.SpecialistURL, err = s.link(sess, auth.RoleSpecialist)
@@ -298,6 +317,7 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.closeSessionMedia(sess.OrgID, sess.ID)
+	s.record(r.Context(), s.auditFromRequest(r, audit.ActionSessionEnd, sess.ID, ""))
 	writeJSON(w, http.StatusOK, s.sessionView(sess))
 }
 

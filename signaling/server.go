@@ -21,24 +21,30 @@ import (
 	"github.com/assist-video/assist/media/turnserver"
 	"github.com/assist-video/assist/recording/store"
 	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/rooms/audit"
 	"github.com/assist-video/assist/rooms/bus"
+	"github.com/assist-video/assist/rooms/webhooks"
 	"github.com/assist-video/assist/signaling/auth"
 	"github.com/assist-video/assist/signaling/config"
 )
 
 // Server is one Assist node.
 type Server struct {
-	cfg        config.Config
-	log        *slog.Logger
-	bus        *bus.Bus
-	rooms      *rooms.Store
-	objects    *store.Store
-	s3         *store.Embedded // the embedded object store, when no S3 endpoint is configured
-	sfu        *media.SFU
-	turn       *turnserver.Server // the embedded TURN server, when configured
-	turnSecret []byte
-	issuer     *auth.Issuer
-	metrics    *metrics
+	cfg         config.Config
+	log         *slog.Logger
+	bus         *bus.Bus
+	rooms       *rooms.Store
+	objects     *store.Store
+	s3          *store.Embedded // the embedded object store, when no S3 endpoint is configured
+	sfu         *media.SFU
+	turn        *turnserver.Server // the embedded TURN server, when configured
+	webhooks    *webhooks.Webhooks
+	audit       *audit.Trail
+	workers     sync.WaitGroup // background workers (webhook delivery, ...), stopped on shutdown
+	stopWorkers context.CancelFunc
+	turnSecret  []byte
+	issuer      *auth.Issuer
+	metrics     *metrics
 
 	listener net.Listener
 	http     *http.Server
@@ -81,6 +87,9 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 		return nil, err
 	}
 	if err := s.openObjectStore(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openPlatform(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.loadSigningKey(ctx); err != nil {
@@ -203,6 +212,9 @@ func (s *Server) Bootstrap() Bootstrap { return s.boot }
 // Run serves until ctx is done, then shuts down: drain (stop accepting, tell participants)
 // within the shutdown timeout, then force.
 func (s *Server) Run(ctx context.Context) error {
+	workersCtx, stopWorkers := context.WithCancel(context.Background())
+	s.stopWorkers = stopWorkers
+	s.runPlatform(workersCtx)
 	served := make(chan error, 1)
 	go func() { served <- s.http.Serve(s.listener) }()
 	s.log.Info("serving", "url", s.baseURL, "addr", s.listener.Addr().String())
@@ -233,6 +245,9 @@ func (s *Server) shutdown() {
 		s.log.Warn("sockets did not close in time")
 	}
 	_ = s.http.Close()
+	// Drain the workers: deliveries under way finish, the rest wait in JetStream.
+	s.stopWorkers()
+	s.workers.Wait()
 	s.closeParts()
 	s.log.Info("stopped")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/assist-video/assist/media"
 	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/rooms/audit"
 	"github.com/assist-video/assist/signaling/auth"
 	"github.com/assist-video/assist/signaling/wire"
 )
@@ -58,12 +59,13 @@ func (s *Server) handleSignal(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	p := &participant{
-		srv:     s,
-		conn:    conn,
-		outbox:  make(chan []byte, outboxSize),
-		inbox:   make(chan []byte),
-		limiter: rate.NewLimiter(messageRate, messageBurst),
-		log:     s.log.With("remote", r.RemoteAddr),
+		srv:        s,
+		conn:       conn,
+		outbox:     make(chan []byte, outboxSize),
+		inbox:      make(chan []byte),
+		limiter:    rate.NewLimiter(messageRate, messageBurst),
+		log:        s.log.With("remote", r.RemoteAddr),
+		remoteAddr: r.RemoteAddr,
 	}
 	s.sockets.Add(1)
 	s.metrics.sockets.Inc()
@@ -94,8 +96,9 @@ type participant struct {
 	state     rooms.ParticipantState
 	peer      *media.Peer
 
-	stopWatch func()
-	timeline  *rooms.TimelineWatch
+	stopWatch  func()
+	remoteAddr string
+	timeline   *rooms.TimelineWatch
 
 	lastQueue  string
 	lastRoster string
@@ -435,6 +438,9 @@ func (p *participant) admit(ctx context.Context, m *wire.Admit) *wire.Error {
 		return wire.Errorf(wire.CodeForbidden, "only a specialist can admit")
 	}
 	_, err := p.srv.rooms.Admit(ctx, p.orgID, p.sessionID, m.ParticipantID, p.id)
+	if err == nil {
+		p.record(ctx, audit.ActionParticipantAdmit, m.ParticipantID)
+	}
 	return roomsToWire(p.log, err)
 }
 
@@ -447,6 +453,9 @@ func (p *participant) deny(ctx context.Context, m *wire.Deny) *wire.Error {
 		reason = "The specialist could not take your call."
 	}
 	_, err := p.srv.rooms.Deny(ctx, p.orgID, p.sessionID, m.ParticipantID, reason, p.id)
+	if err == nil {
+		p.record(ctx, audit.ActionParticipantDeny, m.ParticipantID)
+	}
 	return roomsToWire(p.log, err)
 }
 
@@ -458,6 +467,7 @@ func (p *participant) end(ctx context.Context) *wire.Error {
 		return roomsToWire(p.log, err)
 	}
 	p.srv.closeSessionMedia(p.orgID, p.sessionID)
+	p.record(ctx, audit.ActionSessionEnd, "")
 	return nil
 }
 
@@ -579,6 +589,16 @@ func (p *participant) leave() {
 		p.log.Warn("leave", "err", err)
 	}
 	p.log.Info("left")
+}
+
+// record writes what this participant did to the audit trail.
+func (p *participant) record(ctx context.Context, action, target string) {
+	kind := audit.ActorCustomer
+	if p.role == rooms.RoleSpecialist {
+		kind = audit.ActorSpecialist
+	}
+	p.srv.record(ctx, audit.Event{OrgID: p.orgID, Actor: audit.Actor{Kind: kind, ID: p.id, Name: p.name},
+		Action: action, SessionID: p.sessionID, Target: target, RemoteAddr: p.remoteAddr})
 }
 
 func roomsToWire(log *slog.Logger, err error) *wire.Error {

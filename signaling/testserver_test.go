@@ -42,6 +42,7 @@ func newTestServer(t *testing.T) *testServer {
 	cfg.BootstrapAPIKey = testAPIKey
 	cfg.BootstrapPassword = testPassword
 	cfg.ShutdownTimeout = 5 * time.Second
+	cfg.WebhookAllowPrivate = true // receivers in tests listen on 127.0.0.1
 	return startTestServer(t, cfg)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/rooms/audit"
 	"github.com/assist-video/assist/signaling/wire"
 )
 
@@ -72,7 +73,16 @@ func (p *participant) tool(ctx context.Context, typ wire.Type, payload any) *wir
 	default:
 		return wire.Errorf(wire.CodeUnknownType, "%s is not a tool", typ)
 	}
-	return p.srv.publishTool(ctx, p.orgID, p.sessionID, typ, out, rule.kept)
+	if werr := p.srv.publishTool(ctx, p.orgID, p.sessionID, typ, out, rule.kept); werr != nil {
+		return werr
+	}
+	switch typ {
+	case wire.TypeGeolocationRequest:
+		p.record(ctx, audit.ActionGeolocationRequest, "")
+	case wire.TypeSnapshotRequest:
+		p.record(ctx, audit.ActionSnapshotTake, "")
+	}
+	return nil
 }
 
 // publishTool encodes a tool message and keeps or relays it.

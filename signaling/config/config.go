@@ -53,6 +53,8 @@ type Config struct {
 	UDPPort           int
 	NAT1To1IPs        []string
 
+	WebhookAllowPrivate bool
+
 	LinkTTL          time.Duration
 	ConsoleTTL       time.Duration
 	AppointmentGrace time.Duration
@@ -182,6 +184,7 @@ func settings() []setting {
 		boolean("turn-allow-loopback", "let TURN relay to loopback addresses (single-machine use and tests only)", func(c *Config) *bool { return &c.TURNAllowLoopback }),
 		integer("udp-port", "one UDP port for all media (0: ephemeral ports)", func(c *Config) *int { return &c.UDPPort }),
 		list("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func(c *Config) *[]string { return &c.NAT1To1IPs }),
+		boolean("webhook-allow-private", "let webhook endpoints be on loopback or private networks (closed networks and tests only)", func(c *Config) *bool { return &c.WebhookAllowPrivate }),
 		duration("link-ttl", "how long session links stay valid", func(c *Config) *time.Duration { return &c.LinkTTL }),
 		duration("console-ttl", "how long a console sign-in lasts", func(c *Config) *time.Duration { return &c.ConsoleTTL }),
 		duration("appointment-grace", "how early before and how late after its window an appointment's link opens", func(c *Config) *time.Duration { return &c.AppointmentGrace }),
