@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/rooms/notify"
 	"github.com/assist-video/assist/rooms/webhooks"
 	"github.com/assist-video/assist/signaling/api"
 	"github.com/assist-video/assist/signaling/auth"
@@ -89,6 +90,7 @@ func (s *Server) handleCreateAppointment(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	s.publishWebhook(r.Context(), c.OrgID, webhooks.TypeAppointmentBooked, a.ID+".booked", out)
+	s.notifyCustomer(r.Context(), a, notify.KindBooked, out.CustomerURL)
 	w.Header().Set("Location", "/v1/appointments/"+a.ID)
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -105,7 +107,27 @@ func (s *Server) handleGetAppointment(w http.ResponseWriter, r *http.Request) {
 		s.appointmentError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, appointmentView(a))
+	s.writeAppointment(w, r, a, http.StatusOK)
+}
+
+// writeAppointment answers with the appointment and the delivery state of its notifications.
+func (s *Server) writeAppointment(w http.ResponseWriter, r *http.Request, a *rooms.Appointment, status int) {
+	out := appointmentView(a)
+	statuses, err := s.notifier.Statuses(r.Context(), a.ID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	out.Notifications = []api.Notification{}
+	for _, st := range statuses {
+		if st.OrgID != a.OrgID {
+			continue
+		}
+		out.Notifications = append(out.Notifications, api.Notification{ID: st.ID, Channel: string(st.Channel),
+			Kind: string(st.Kind), To: st.To, State: string(st.State), Attempts: st.Attempts,
+			LastError: st.LastError, UpdatedAt: st.UpdatedAt})
+	}
+	writeJSON(w, status, out)
 }
 
 func (s *Server) handleListAppointments(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +202,15 @@ func (s *Server) handleUpdateAppointment(w http.ResponseWriter, r *http.Request)
 		s.appointmentError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, appointmentView(a))
+	if in.Start != nil || in.End != nil {
+		// The old link stays valid (its window moved with the appointment); send a fresh one.
+		if sess, err := s.rooms.Session(r.Context(), c.OrgID, a.SessionID); err == nil {
+			if link, err := s.link(sess, auth.RoleCustomer); err == nil {
+				s.notifyCustomer(r.Context(), a, notify.KindRescheduled, link)
+			}
+		}
+	}
+	s.writeAppointment(w, r, a, http.StatusOK)
 }
 
 func (s *Server) handleCancelAppointment(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +222,8 @@ func (s *Server) handleCancelAppointment(w http.ResponseWriter, r *http.Request)
 	}
 	s.closeSessionMedia(a.OrgID, a.SessionID)
 	s.publishWebhook(r.Context(), c.OrgID, webhooks.TypeAppointmentCancelled, a.ID+".cancelled", appointmentView(a))
-	writeJSON(w, http.StatusOK, appointmentView(a))
+	s.notifyCustomer(r.Context(), a, notify.KindCancelled, "")
+	s.writeAppointment(w, r, a, http.StatusOK)
 }
 
 // handleNewLinks revokes a session's links and issues new ones.

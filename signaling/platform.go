@@ -48,6 +48,7 @@ func (s *Server) openPlatform(ctx context.Context) (err error) {
 func (s *Server) runPlatform(ctx context.Context) {
 	s.background(ctx, "webhook deliverer", s.webhooks.NewDeliverer().Run)
 	s.background(ctx, "webhook bridge", s.bridgeEventsToWebhooks)
+	s.background(ctx, "notifier", s.notifier.Run)
 }
 
 // background runs a worker owned by the server until ctx ends.

@@ -23,6 +23,7 @@ import (
 	"github.com/assist-video/assist/rooms"
 	"github.com/assist-video/assist/rooms/audit"
 	"github.com/assist-video/assist/rooms/bus"
+	"github.com/assist-video/assist/rooms/notify"
 	"github.com/assist-video/assist/rooms/webhooks"
 	"github.com/assist-video/assist/signaling/auth"
 	"github.com/assist-video/assist/signaling/config"
@@ -40,6 +41,8 @@ type Server struct {
 	turn        *turnserver.Server // the embedded TURN server, when configured
 	webhooks    *webhooks.Webhooks
 	audit       *audit.Trail
+	notifier    *notify.Notifier
+	templates   *notify.Templates
 	workers     sync.WaitGroup // background workers (webhook delivery, ...), stopped on shutdown
 	stopWorkers context.CancelFunc
 	turnSecret  []byte
@@ -90,6 +93,9 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 		return nil, err
 	}
 	if err := s.openPlatform(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openNotifier(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.loadSigningKey(ctx); err != nil {
@@ -263,6 +269,9 @@ func (s *Server) closeParts() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = s.s3.Close(ctx)
 		cancel()
+	}
+	if s.templates != nil {
+		s.templates.Close()
 	}
 	if s.bus != nil {
 		s.bus.Close()

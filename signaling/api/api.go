@@ -106,6 +106,20 @@ type Appointment struct {
 	SpecialistURL  string    `json:"specialist_url,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	// Notifications are the messages sent to the customer and their delivery state.
+	Notifications []Notification `json:"notifications,omitempty"`
+}
+
+// Notification is one email or SMS about an appointment.
+type Notification struct {
+	ID        string    `json:"id"`
+	Channel   string    `json:"channel"` // email, sms
+	Kind      string    `json:"kind"`    // booked, rescheduled, cancelled, reminder
+	To        string    `json:"to"`
+	State     string    `json:"state"` // queued, sending, sent, failed
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // CreateAppointment is the body of POST /v1/appointments.

@@ -55,6 +55,19 @@ type Config struct {
 
 	WebhookAllowPrivate bool
 
+	SMTPHost     string
+	SMTPPort     int
+	SMTPUsername string
+	SMTPPassword string
+	SMTPStartTLS string
+	EmailFrom    string
+	SMSProvider  string
+	SMSURL       string
+	SMSAccount   string
+	SMSToken     string
+	SMSFrom      string
+	SMSSecret    string
+
 	LinkTTL          time.Duration
 	ConsoleTTL       time.Duration
 	AppointmentGrace time.Duration
@@ -78,6 +91,8 @@ func Defaults() Config {
 		LinkTTL:          24 * time.Hour,
 		ConsoleTTL:       8 * time.Hour,
 		AppointmentGrace: 10 * time.Minute,
+		SMTPPort:         587,
+		SMTPStartTLS:     "require",
 		ShutdownTimeout:  15 * time.Second,
 		LogLevel:         "info",
 		LogFormat:        "text",
@@ -185,6 +200,18 @@ func settings() []setting {
 		integer("udp-port", "one UDP port for all media (0: ephemeral ports)", func(c *Config) *int { return &c.UDPPort }),
 		list("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func(c *Config) *[]string { return &c.NAT1To1IPs }),
 		boolean("webhook-allow-private", "let webhook endpoints be on loopback or private networks (closed networks and tests only)", func(c *Config) *bool { return &c.WebhookAllowPrivate }),
+		text("smtp-host", "SMTP server for appointment emails (empty: no email)", func(c *Config) *string { return &c.SMTPHost }),
+		integer("smtp-port", "SMTP port", func(c *Config) *int { return &c.SMTPPort }),
+		text("smtp-username", "SMTP user (AUTH PLAIN, only over TLS)", func(c *Config) *string { return &c.SMTPUsername }),
+		text("smtp-password", "SMTP password", func(c *Config) *string { return &c.SMTPPassword }),
+		text("smtp-starttls", "require, opportunistic or none", func(c *Config) *string { return &c.SMTPStartTLS }),
+		text("email-from", "sender address of appointment emails", func(c *Config) *string { return &c.EmailFrom }),
+		text("sms-provider", "twilio (a Twilio-style Messages API) or webhook (a signed JSON POST); empty: no SMS", func(c *Config) *string { return &c.SMSProvider }),
+		text("sms-url", "the SMS provider's base URL (twilio) or endpoint (webhook)", func(c *Config) *string { return &c.SMSURL }),
+		text("sms-account", "the SMS provider's account id (twilio)", func(c *Config) *string { return &c.SMSAccount }),
+		text("sms-token", "the SMS provider's auth token (twilio)", func(c *Config) *string { return &c.SMSToken }),
+		text("sms-from", "the SMS sender number or id (twilio)", func(c *Config) *string { return &c.SMSFrom }),
+		text("sms-secret", "the shared secret that signs webhook SMS requests (webhook)", func(c *Config) *string { return &c.SMSSecret }),
 		duration("link-ttl", "how long session links stay valid", func(c *Config) *time.Duration { return &c.LinkTTL }),
 		duration("console-ttl", "how long a console sign-in lasts", func(c *Config) *time.Duration { return &c.ConsoleTTL }),
 		duration("appointment-grace", "how early before and how late after its window an appointment's link opens", func(c *Config) *time.Duration { return &c.AppointmentGrace }),
@@ -343,6 +370,27 @@ func (c *Config) Validate() error {
 	}
 	if c.TURNPublicIP != "" && net.ParseIP(c.TURNPublicIP) == nil {
 		return fmt.Errorf("turn-public-ip: %q is not an IP address", c.TURNPublicIP)
+	}
+	switch c.SMTPStartTLS {
+	case "require", "opportunistic", "none":
+	default:
+		return fmt.Errorf("smtp-starttls: %q is not require, opportunistic or none", c.SMTPStartTLS)
+	}
+	if c.SMTPHost != "" && c.EmailFrom == "" {
+		return errors.New("email-from: required with smtp-host")
+	}
+	switch c.SMSProvider {
+	case "":
+	case "twilio":
+		if c.SMSAccount == "" || c.SMSToken == "" || c.SMSFrom == "" {
+			return errors.New("sms-account, sms-token and sms-from: required with sms-provider twilio")
+		}
+	case "webhook":
+		if c.SMSURL == "" || len(c.SMSSecret) < 16 {
+			return errors.New("sms-url and sms-secret (16+ characters): required with sms-provider webhook")
+		}
+	default:
+		return fmt.Errorf("sms-provider: %q is not twilio or webhook", c.SMSProvider)
 	}
 	if c.LinkTTL < time.Minute {
 		return errors.New("link-ttl: must be at least 1m")
