@@ -53,6 +53,14 @@ func TestAppointmentsAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("a link for next week lasts until next week", func(t *testing.T) {
+		a := ts.book(t, time.Now().Add(7*24*time.Hour))
+		claims, err := ts.issuer.VerifyLink(linkToken(a.CustomerURL))
+		if err != nil || claims.ExpiresAt.Before(a.End) {
+			t.Fatalf("link expires %v, before the appointment ends %v (%v)", claims.ExpiresAt, a.End, err)
+		}
+	})
+
 	t.Run("inside the window the link opens", func(t *testing.T) {
 		a := ts.book(t, time.Now().Add(5*time.Minute))
 		if status, _ := pageStatus(t, a.CustomerURL); status != http.StatusOK {

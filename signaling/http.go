@@ -242,7 +242,11 @@ func (s *Server) handleCreateSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) link(sess *rooms.Session, role auth.Role) (string, error) {
-	token, _, err := s.issuer.IssueLink(sess.OrgID, sess.ID, role, s.cfg.LinkTTL)
+	ttl := s.cfg.LinkTTL
+	if sess.ClosesAt != nil { // an appointment's link lasts until its window closes
+		ttl = max(ttl, time.Until(*sess.ClosesAt)+time.Hour)
+	}
+	token, _, err := s.issuer.IssueLink(sess.OrgID, sess.ID, role, ttl)
 	if err != nil {
 		return "", err
 	}
