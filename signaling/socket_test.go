@@ -1,6 +1,9 @@
 package signaling
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/assist-video/assist/signaling/api"
 	"github.com/assist-video/assist/signaling/auth"
+	"github.com/assist-video/assist/signaling/config"
 	"github.com/assist-video/assist/signaling/wire"
 )
 
@@ -190,4 +194,45 @@ func TestBadSocketInputGetsTypedErrors(t *testing.T) {
 			t.Fatalf("healthz = %d", resp.StatusCode)
 		}
 	})
+}
+
+func TestShutdownTellsParticipantsAndDrains(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Addr, cfg.DataDir, cfg.BootstrapAPIKey, cfg.BootstrapPassword = "127.0.0.1:0", t.TempDir(), testAPIKey, testPassword
+	cfg.ShutdownTimeout = 5 * time.Second
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := NewServer(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	ts := &testServer{Server: srv, URL: srv.URL(), APIKey: testAPIKey}
+	s := ts.createSession(t)
+	sock := ts.dial(t)
+	sock.send(wire.TypeJoin, wire.Join{Token: linkToken(s.CustomerURL)})
+	sock.expect(wire.TypeWaiting, nil)
+
+	cancel()
+	started := time.Now()
+	for err == nil {
+		_, err = sock.next()
+	}
+	if !websocket.IsCloseError(err, websocket.CloseServiceRestart) {
+		t.Fatalf("participant was told %v, want close 1012 (service restart: reconnect)", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		t.Logf("shutdown took %v", time.Since(started))
+	case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
+		t.Fatal("shutdown took longer than its timeout")
+	}
+	if resp, err := http.Get(ts.URL + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatal("still serving after shutdown")
+	}
 }
