@@ -199,3 +199,29 @@ func TestClaimOnceAndSecrets(t *testing.T) {
 		t.Fatalf("secret changed: %s %s", a, b)
 	}
 }
+
+func TestReadingTheTimelineLeavesNoConsumers(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	sess, _ := s.CreateSession(ctx, "org_a")
+	if err := s.AppendTimeline(ctx, "org_a", sess.ID, "chat", []byte(`{"type":"chat"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		entries, err := s.Timeline(ctx, "org_a", sess.ID)
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("timeline: %v %d", err, len(entries))
+		}
+	}
+	stream, err := s.bus.JS.Stream(ctx, streamTimeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Fatalf("%d consumers left on %s after reading", info.State.Consumers, streamTimeline)
+	}
+}

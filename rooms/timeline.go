@@ -71,6 +71,13 @@ func (s *Store) Timeline(ctx context.Context, orgID, sessionID string) ([][]byte
 	if err != nil {
 		return nil, err
 	}
+	// Free the server-side consumer at once: under load, lingering ones hit the stream's
+	// consumer limit.
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = s.bus.JS.DeleteConsumer(dctx, streamTimeline, info.Name)
+	}()
 	pending := int(info.NumPending)
 	var out [][]byte
 	for len(out) < pending {
