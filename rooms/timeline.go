@@ -60,23 +60,25 @@ func (s *Store) Timeline(ctx context.Context, orgID, sessionID string) ([][]byte
 	if !ValidID(orgID) || !ValidID(sessionID) {
 		return nil, ErrNotFound
 	}
-	cons, err := s.bus.JS.OrderedConsumer(ctx, streamTimeline, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{timelineSubject(orgID, sessionID, "*")},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	// A short-lived pull consumer of our own, deleted when done: under load, consumers left
+	// to expire hit the stream's consumer limit.
+	cons, err := s.bus.JS.CreateConsumer(ctx, streamTimeline, jetstream.ConsumerConfig{
+		FilterSubject:     timelineSubject(orgID, sessionID, "*"),
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: 30 * time.Second,
+		MemoryStorage:     true,
 	})
 	if err != nil {
 		return nil, err
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// Free the server-side consumer at once: under load, lingering ones hit the stream's
-	// consumer limit.
+	info := cons.CachedInfo()
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		_ = s.bus.JS.DeleteConsumer(dctx, streamTimeline, info.Name)
+		if err := s.bus.JS.DeleteConsumer(dctx, streamTimeline, info.Name); err != nil {
+			s.log.Warn("free timeline consumer", "name", info.Name, "err", err)
+		}
 	}()
 	pending := int(info.NumPending)
 	var out [][]byte
