@@ -36,6 +36,20 @@
 //     #deny-confirm-button (the Deny dialog), #roster-list, #leave-button,
 //     #end-button then #end-confirm-button (End asks first), #back-button.
 //
+// The in-session tools (static/js/tools.js) add, on both pages: #chat-list
+// (li.chat-item with .chat-text; a shared file is a[data-testid=file-link]),
+// #chat-input and #chat-send-button, #file-input and #send-file-button,
+// #share-screen-button; window.assistDebug.annotations() returns the strokes
+// the page shows, with points normalised to the video frame. The customer
+// page: #self-annotations (the overlay on #self-view), #camera-notice and
+// #camera-refuse-button. The console: #snapshot-button, #geolocation-button,
+// #camera-controls (data-received="true" once the customer's camera
+// capabilities came) with #flip-button, #torch-button and #zoom-input shown
+// only when supported, #camera-status, the drawing tools (.tool-button
+// [data-tool], #annotation-color, #undo-button, #clear-button), a
+// canvas.annotation-layer over the customer's video tile, #gallery (snapshot
+// img[data-testid=snapshot]) and #location-result (a[data-testid=location-map]).
+//
 // The package browsertest drives these pages in a real Chromium.
 package webclient
 

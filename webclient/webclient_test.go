@@ -42,6 +42,7 @@ func TestAssets(t *testing.T) {
 		{"/assets/js/ui.js", "text/javascript; charset=utf-8"},
 		{"/assets/js/customer.js", "text/javascript; charset=utf-8"},
 		{"/assets/js/console.js", "text/javascript; charset=utf-8"},
+		{"/assets/js/tools.js", "text/javascript; charset=utf-8"},
 		{"/assets/css/app.css", "text/css; charset=utf-8"},
 		{"/assets/img/icon.svg", "image/svg+xml"},
 	}

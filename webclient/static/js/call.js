@@ -200,6 +200,28 @@ export class Call extends EventTarget {
     }
   }
 
+  /**
+   * Sends an extra track (a shared screen) besides the camera; the
+   * negotiationneeded that follows renegotiates through perfect negotiation.
+   * Returns the RTCRtpSender (for removeTrack), or null before start.
+   */
+  addTrack(track, stream) {
+    const pc = this.#pc;
+    if (!pc) return null;
+    return pc.addTrack(track, stream ?? new MediaStream([track]));
+  }
+
+  /** Stops sending a track added with addTrack. */
+  removeTrack(sender) {
+    const pc = this.#pc;
+    if (!pc || !sender) return;
+    try {
+      pc.removeTrack(sender);
+    } catch (err) {
+      console.warn(`assist: could not remove a track: ${err.message}`);
+    }
+  }
+
   /** Sum of framesDecoded over the inbound video streams. */
   async framesDecoded() {
     const pc = this.#pc;
@@ -308,7 +330,14 @@ export class Call extends EventTarget {
   #onTrack({ track, streams }) {
     const list = streams.length > 0 ? streams : [new MediaStream([track])];
     for (const stream of list) {
-      if (this.#remote.has(stream.id)) continue; // a second track of a stream we show already
+      if (this.#remote.has(stream.id)) {
+        // A second video track of a stream we show already is a shared
+        // screen: show it on its own. Other extra tracks play in the
+        // stream's element.
+        const known = this.#remote.get(stream.id);
+        if (track.kind === 'video' && known.getVideoTracks().some((t) => t !== track)) this.#addExtra(stream, track);
+        continue;
+      }
       this.#remote.set(stream.id, stream);
       const onRemove = () => {
         if (stream.getTracks().length > 0 || this.#remote.get(stream.id) !== stream) return;
@@ -323,6 +352,26 @@ export class Call extends EventTarget {
       });
       this.#emit('stream', { stream });
     }
+  }
+
+  // Shows one more video track of a participant's stream as its own stream,
+  // until the track leaves the stream or ends.
+  #addExtra(stream, track) {
+    const key = `${stream.id}/${track.id}`;
+    if (this.#remote.has(key)) return;
+    const extra = new MediaStream([track]);
+    this.#remote.set(key, extra);
+    const onRemove = (ev) => {
+      if (ev?.track && ev.track !== track) return;
+      if (this.#remote.get(key) !== extra) return;
+      this.#remote.delete(key);
+      stream.removeEventListener('removetrack', onRemove);
+      track.removeEventListener('ended', onRemove);
+      this.#emit('streamremoved', { stream: extra });
+    };
+    stream.addEventListener('removetrack', onRemove);
+    track.addEventListener('ended', onRemove);
+    this.#emit('stream', { stream: extra });
   }
 
   #enqueue(step) {

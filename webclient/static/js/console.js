@@ -6,6 +6,9 @@
 import { LocalMedia } from './media.js';
 import { Session } from './session.js';
 import {
+  AnnotationEditor, AnnotationLayer, ScreenShare, Timeline, bindChatForm, formatBytes, formatTime, safeURL, senderName, uploadFile,
+} from './tools.js';
+import {
   $, VideoGrid, clearNotices, el, formatDateTime, installDebug, notify, setState, setStatus, setToggle, showView, waitedFor,
 } from './ui.js';
 
@@ -258,6 +261,7 @@ function hashSessionId() {
 
 function leaveCurrent() {
   if (!current) return;
+  screenShare.stop();
   const { session, media, grid } = current;
   current = null;
   session.leave();
@@ -267,10 +271,199 @@ function leaveCurrent() {
   document.title = TITLE;
 }
 
+// ---------------------------------------------------------------- tools
+
+const timeline = new Timeline($('chat-list'), () => current?.session.participantId ?? null);
+const annotations = new AnnotationLayer();
+const editor = new AnnotationEditor(annotations,
+  (type, payload) => !!current?.session.send(type, payload),
+  () => (annotatedId ? `video:${annotatedId}` : ''));
+const screenShare = new ScreenShare(() => current?.session ?? null);
+let annotatedId = ''; // the customer whose video carries the annotation canvas
+let cameraCaps = null;
+
+function resetTools() {
+  timeline.clear();
+  annotations.reset();
+  cameraCaps = null;
+  renderCameraControls();
+  $('gallery').replaceChildren();
+  $('location-result').hidden = true;
+  $('location-result').replaceChildren();
+  screenShare.stop();
+}
+
+/** The customer in the call whose video we annotate. */
+function annotatedCustomer() {
+  return roster.find((p) => p.role === 'customer' && p.state === 'in_call') ?? null;
+}
+
+// Puts the annotation canvas over the customer's video tile, when there is one.
+function attachAnnotations() {
+  const customer = annotatedCustomer();
+  let tile = null;
+  if (customer) {
+    for (const t of document.querySelectorAll('#remote-videos .tile')) {
+      if (t.dataset.streamId === customer.participant_id || t.dataset.streamId.includes(customer.participant_id)) tile = t;
+    }
+  }
+  if (annotatedId && customer?.participant_id !== annotatedId) annotations.reset();
+  annotatedId = tile ? customer.participant_id : '';
+  if (!tile) {
+    editor.detach();
+    annotations.bind(null, null);
+    return;
+  }
+  let canvas = tile.querySelector('canvas.annotation-layer');
+  if (!canvas) {
+    canvas = el('canvas', { class: 'annotation-layer', 'aria-label': 'Draw on the customer\'s video', 'data-testid': 'annotation-canvas' });
+    tile.querySelector('.tile-video').after(canvas);
+  }
+  if (annotations.canvas !== canvas) {
+    annotations.bind(canvas, tile.querySelector('.tile-video'));
+    editor.attach();
+  }
+}
+
+function onToolMessage(type, payload, live) {
+  switch (type) {
+    case 'history':
+      annotations.reset();
+      for (const e of Array.isArray(payload.entries) ? payload.entries : []) {
+        if (e && typeof e.type === 'string') onToolMessage(e.type, e.payload ?? {}, false);
+      }
+      break;
+    case 'chat':
+      timeline.chat(payload);
+      break;
+    case 'file_shared':
+      timeline.file(payload);
+      break;
+    case 'annotation':
+      if (!annotatedId || payload.target === `video:${annotatedId}`) annotations.apply(payload);
+      break;
+    case 'snapshot_request':
+      timeline.event(payload, 'Photo requested.');
+      break;
+    case 'snapshot_taken':
+      addSnapshot(payload);
+      timeline.event(payload, 'Photo taken.');
+      break;
+    case 'geolocation_request':
+      timeline.event(payload, 'Location requested.');
+      break;
+    case 'geolocation':
+      showLocation(payload);
+      break;
+    case 'camera_capabilities':
+      cameraCaps = payload;
+      renderCameraControls();
+      break;
+    case 'camera_control_result':
+      $('camera-status').textContent = payload.applied
+        ? `${payload.command}: done`
+        : `${payload.command}: not done${payload.reason ? ` (${payload.reason})` : ''}`;
+      if (live && !payload.applied) notify(`The camera did not ${payload.command}: ${payload.reason || 'refused'}`, { kind: 'warning' });
+      break;
+    case 'screen_share':
+      if (payload.from?.participant_id !== current?.session.participantId) {
+        timeline.event(payload, payload.active ? 'Started sharing their screen.' : 'Stopped sharing their screen.');
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+function addSnapshot(msg) {
+  const snap = msg.snapshot ?? {};
+  const gallery = $('gallery');
+  if (!snap.id || gallery.querySelector(`[data-snapshot-id="${CSS.escape(snap.id)}"]`)) return;
+  const url = safeURL(snap.url);
+  const caption = [formatTime(snap.taken_at), `${snap.width}×${snap.height}`, formatBytes(snap.size)].filter(Boolean).join(' · ');
+  gallery.prepend(el('li', { class: 'gallery-item', dataset: { snapshotId: snap.id } },
+    el('figure', { class: 'gallery-figure' },
+      el('a', { href: url, target: '_blank', rel: 'noopener' },
+        el('img', { src: url, alt: `Photo taken ${formatTime(snap.taken_at)}`, loading: 'lazy', 'data-testid': 'snapshot' })),
+      el('figcaption', { text: caption }))));
+}
+
+function showLocation(msg) {
+  const box = $('location-result');
+  box.hidden = false;
+  const who = senderName(msg.from, current?.session.participantId);
+  if (msg.declined) {
+    box.replaceChildren(`Location declined by ${who}${msg.reason ? `: ${msg.reason}` : '.'}`);
+    box.dataset.declined = 'true';
+    timeline.event(msg, 'Location declined.');
+    return;
+  }
+  const lat = Number(msg.latitude);
+  const lon = Number(msg.longitude);
+  const map = `https://www.openstreetmap.org/?mlat=${lat.toFixed(6)}&mlon=${lon.toFixed(6)}#map=17/${lat.toFixed(6)}/${lon.toFixed(6)}`;
+  box.dataset.declined = 'false';
+  box.replaceChildren(
+    `Location of ${who}: ${lat.toFixed(5)}, ${lon.toFixed(5)} (±${Math.round(Number(msg.accuracy) || 0)} m) `,
+    el('a', { href: map, target: '_blank', rel: 'noopener noreferrer', text: 'Open map', 'data-testid': 'location-map' }),
+  );
+  timeline.event(msg, 'Location shared.');
+}
+
+function renderCameraControls() {
+  const caps = cameraCaps;
+  const box = $('camera-controls');
+  box.hidden = !caps;
+  box.dataset.received = String(!!caps);
+  $('flip-button').hidden = !caps?.can_flip;
+  $('torch-button').hidden = !caps?.torch;
+  $('zoom-row').hidden = !caps?.zoom;
+  if (caps?.zoom) {
+    const zoom = $('zoom-input');
+    zoom.min = String(caps.zoom_min ?? 1);
+    zoom.max = String(caps.zoom_max ?? 1);
+    zoom.step = String(caps.zoom_step || 0.1);
+    zoom.value = String(caps.zoom_value ?? caps.zoom_min ?? 1);
+  }
+  if (!caps) $('camera-status').textContent = '';
+  else if (!caps.can_flip && !caps.torch && !caps.zoom) $('camera-status').textContent = 'This camera cannot be controlled remotely.';
+}
+
+function cameraControl(command, value) {
+  const payload = { command };
+  if (value !== undefined) payload.value = value;
+  if (!current?.session.send('camera_control', payload)) notify('Not connected; try again in a moment.');
+  else $('camera-status').textContent = `${command}: sent…`;
+}
+
+async function sendFile() {
+  const input = $('file-input');
+  const file = input.files?.[0];
+  input.value = '';
+  const session = current?.session;
+  if (!file || !session?.sessionId) return;
+  const button = $('send-file-button');
+  button.disabled = true;
+  try {
+    await uploadFile(session.sessionId, current.join.token, file);
+  } catch (err) {
+    notify(`The file could not be sent: ${err.message}`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function selectTool(tool) {
+  editor.tool = tool;
+  for (const b of document.querySelectorAll('.tool-button')) b.setAttribute('aria-pressed', String(b.dataset.tool === tool));
+  $('annotation-text-row').hidden = tool !== 'text';
+  if (tool === 'text') $('annotation-text').focus();
+}
+
 function openSession(join, viaLink) {
   leaveCurrent();
   roster = [];
   queue = [];
+  resetTools();
   renderQueue();
   renderRoster();
   $('session-info').textContent = '';
@@ -303,16 +496,20 @@ function openSession(join, viaLink) {
     roster = participants;
     renderRoster();
     grid.relabel();
+    attachAnnotations();
   }));
   session.addEventListener('stream', mine(({ stream }) => {
     grid.add(stream);
     $('remote-placeholder').hidden = grid.size > 0;
+    attachAnnotations();
   }));
   session.addEventListener('streamremoved', mine(({ stream }) => {
     grid.remove(stream);
     $('remote-placeholder').hidden = grid.size > 0;
+    attachAnnotations();
   }));
   session.addEventListener('notice', mine(({ message }) => notify(message)));
+  session.addEventListener('message', mine(({ type, payload }) => onToolMessage(type, payload ?? {}, true)));
 
   clearInterval(queueTimer);
   queueTimer = setInterval(refreshWaitTimes, 15000);
@@ -371,6 +568,7 @@ function onSessionState({ state, reason, message, code }) {
 
 function finishCurrent() {
   if (!current) return;
+  screenShare.stop();
   current.media.stop();
   current.grid.clear();
   current = null;
@@ -499,7 +697,42 @@ function init() {
   installDebug(() => current?.session.call ?? null, {
     localStream: () => current?.media.stream ?? null,
     participantId: () => current?.session.participantId ?? null,
+    annotations: () => annotations.strokes(),
   });
+
+  bindChatForm($('chat-form'), $('chat-input'), (text) => !!current?.session.send('chat', { text }), (m) => notify(m));
+  $('snapshot-button').addEventListener('click', () => {
+    if (!current?.session.send('snapshot_request', {})) notify('Not connected; try again in a moment.');
+  });
+  $('geolocation-button').addEventListener('click', () => {
+    if (!current?.session.send('geolocation_request', {})) notify('Not connected; try again in a moment.');
+  });
+  $('send-file-button').addEventListener('click', () => $('file-input').click());
+  $('file-input').addEventListener('change', sendFile);
+  $('share-screen-button').hidden = !ScreenShare.supported;
+  $('share-screen-button').addEventListener('click', async () => {
+    try {
+      if (screenShare.active) screenShare.stop();
+      else await screenShare.start();
+    } catch (err) {
+      if (err.name !== 'NotAllowedError') notify(`The screen could not be shared: ${err.message}`);
+    }
+  });
+  screenShare.addEventListener('change', ({ detail }) => {
+    setToggle($('share-screen-button'), detail.active, detail.active ? 'Stop sharing' : 'Share screen');
+  });
+  $('flip-button').addEventListener('click', () => cameraControl('flip'));
+  $('torch-button').addEventListener('click', () => {
+    const on = $('torch-button').getAttribute('aria-pressed') !== 'true';
+    $('torch-button').setAttribute('aria-pressed', String(on));
+    cameraControl('torch', on ? 1 : 0);
+  });
+  $('zoom-input').addEventListener('change', () => cameraControl('zoom', Number($('zoom-input').value)));
+  for (const b of document.querySelectorAll('.tool-button')) b.addEventListener('click', () => selectTool(b.dataset.tool));
+  $('annotation-color').addEventListener('input', () => { editor.color = $('annotation-color').value; });
+  $('annotation-text').addEventListener('input', () => { editor.text = $('annotation-text').value; });
+  $('undo-button').addEventListener('click', () => editor.undo());
+  $('clear-button').addEventListener('click', () => editor.clear());
 
   $('login-form').addEventListener('submit', onLogin);
   $('sign-out-button').addEventListener('click', () => signOut());

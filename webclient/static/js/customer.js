@@ -4,12 +4,27 @@
 import { LocalMedia, describeMediaError } from './media.js';
 import { Session } from './session.js';
 import {
+  AnnotationLayer, ScreenShare, Timeline, bindChatForm, upload, uploadFile,
+} from './tools.js';
+import {
   $, VideoGrid, clearNotices, installDebug, notify, setState, setStatus, setToggle, showView,
 } from './ui.js';
 
 const media = new LocalMedia();
 let session = null;
 let roster = [];
+let chatOpen = true;
+let capabilitiesSent = false;
+let cameraRefused = false;
+let cameraNoticeTimer = 0;
+let lastCameraCommand = '';
+let cameraBefore = null; // {torch, zoom} before the specialist changed them
+
+const timeline = new Timeline($('chat-list'), () => session?.participantId ?? null);
+// The specialist's drawings and pointer, over the self-view (the camera
+// picture they are drawn on; mirrored like the self-view).
+const annotations = new AnnotationLayer({ mirrored: () => media.facingUser, follow: true });
+const screenShare = new ScreenShare(() => session);
 
 function linkToken() {
   const segments = window.location.pathname.split('/').filter(Boolean);
@@ -30,6 +45,266 @@ function roleName(role) {
   return role === 'specialist' ? 'Specialist' : 'Participant';
 }
 
+// ---------------------------------------------------------------- tools
+
+function inSession(state) {
+  return state === 'waiting' || state === 'in-call' || state === 'reconnecting';
+}
+
+function updateToolsVisibility() {
+  const state = document.body.dataset.state;
+  $('chat-panel').hidden = !(inSession(state) && chatOpen);
+  $('chat-toggle-button').setAttribute('aria-expanded', String(chatOpen));
+  $('file-row').hidden = state !== 'in-call';
+  $('share-screen-button').hidden = state !== 'in-call' || !ScreenShare.supported;
+}
+
+function onToolMessage(type, payload, live) {
+  const me = session?.participantId ?? null;
+  const mine = payload?.from?.participant_id && payload.from.participant_id === me;
+  switch (type) {
+    case 'history':
+      annotations.reset();
+      for (const e of Array.isArray(payload.entries) ? payload.entries : []) {
+        if (e && typeof e.type === 'string') onToolMessage(e.type, e.payload ?? {}, false);
+      }
+      break;
+    case 'chat':
+      if (timeline.chat(payload) && live && !mine && !chatOpen) {
+        notify(`New message: ${String(payload.text ?? '').slice(0, 80)}`, { kind: 'info', timeout: 5000 });
+      }
+      break;
+    case 'file_shared':
+      timeline.file(payload);
+      break;
+    case 'annotation':
+      if (me && payload.target === `video:${me}`) annotations.apply(payload);
+      break;
+    case 'pointer':
+      if (me && payload.target === `video:${me}`) annotations.pointer(payload);
+      break;
+    case 'snapshot_request':
+      if (live) sendSnapshot();
+      break;
+    case 'snapshot_taken':
+      timeline.event(payload, 'A photo was taken from your camera.');
+      break;
+    case 'geolocation_request':
+      timeline.event(payload, 'The specialist asked for your location.');
+      if (live) shareLocation();
+      break;
+    case 'geolocation':
+      if (mine) timeline.event(payload, payload.declined ? 'You did not share your location.' : 'You shared your location.');
+      break;
+    case 'camera_control':
+      if (live) controlCamera(payload);
+      break;
+    case 'screen_share':
+      if (!mine) timeline.event(payload, payload.active ? 'Started sharing their screen.' : 'Stopped sharing their screen.');
+      break;
+    default:
+      break;
+  }
+}
+
+// The frame for a snapshot: ImageCapture's full-resolution photo where the
+// browser has it, else the current video frame drawn to a canvas.
+async function captureFrame() {
+  const track = media.videoTrack;
+  if (!track || track.readyState !== 'live') throw new Error('your camera is off');
+  if (typeof ImageCapture === 'function') {
+    try {
+      const photo = await Promise.race([
+        new ImageCapture(track).takePhoto(),
+        new Promise((_, reject) => { setTimeout(() => reject(new Error('takePhoto timed out')), 4000); }),
+      ]);
+      if (photo && /^image\/(jpeg|png)$/.test(photo.type) && photo.size > 0) return photo;
+    } catch (err) {
+      console.warn(`assist: takePhoto failed, grabbing a video frame instead: ${err.message}`);
+    }
+  }
+  let video = $('self-view');
+  if (!video.videoWidth) {
+    video = document.createElement('video');
+    video.muted = true;
+    video.playsInline = true;
+    video.srcObject = new MediaStream([track]);
+    await video.play();
+    if (!video.videoWidth) await new Promise((resolve) => { video.addEventListener('resize', resolve, { once: true }); });
+  }
+  const canvas = document.createElement('canvas');
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise((resolve) => { canvas.toBlob(resolve, 'image/jpeg', 0.9); });
+  if (!blob) throw new Error('the picture could not be encoded');
+  return blob;
+}
+
+async function sendSnapshot() {
+  const id = session?.sessionId;
+  if (!id) return;
+  try {
+    const photo = await captureFrame();
+    await upload(`/v1/sessions/${encodeURIComponent(id)}/snapshots`, linkToken(), photo);
+    notify('The specialist took a photo with your camera.', { kind: 'info', timeout: 5000 });
+  } catch (err) {
+    notify(`A photo could not be sent: ${err.message}`);
+  }
+}
+
+function shareLocation() {
+  const reply = (payload) => session?.send('geolocation', payload);
+  if (!navigator.geolocation) {
+    reply({ declined: true, reason: 'Location is not available on this device.' });
+    return;
+  }
+  notify('The specialist asked for your location. Your browser asks you to allow it.', { kind: 'info', timeout: 8000 });
+  navigator.geolocation.getCurrentPosition((pos) => {
+    reply({
+      latitude: pos.coords.latitude,
+      longitude: pos.coords.longitude,
+      accuracy: Math.max(0, pos.coords.accuracy || 0),
+      timestamp: Math.round(pos.timestamp || Date.now()),
+    });
+  }, (err) => {
+    reply({
+      declined: true,
+      reason: err.code === 1 ? 'The customer did not allow it.' : 'The location could not be found.',
+    });
+  }, { enableHighAccuracy: true, timeout: 30000, maximumAge: 60000 });
+}
+
+/** What the camera can do, for the specialist's controls. */
+async function cameraCapabilities() {
+  const track = media.videoTrack;
+  const caps = track?.getCapabilities?.() ?? {};
+  const settings = track?.getSettings?.() ?? {};
+  const facing = Array.isArray(caps.facingMode) ? caps.facingMode : [];
+  let cameras = 0;
+  try {
+    cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput').length;
+  } catch {
+    cameras = 0;
+  }
+  const out = {
+    can_flip: !!track && (cameras > 1 || (facing.includes('user') && facing.includes('environment'))),
+    torch: !!track && 'torch' in caps,
+    zoom: !!track && !!caps.zoom && Number.isFinite(caps.zoom.max) && caps.zoom.max > caps.zoom.min,
+  };
+  if (settings.facingMode) out.facing_mode = String(settings.facingMode).slice(0, 32);
+  if (out.zoom) {
+    out.zoom_min = caps.zoom.min;
+    out.zoom_max = caps.zoom.max;
+    out.zoom_step = caps.zoom.step || 0.1;
+    out.zoom_value = settings.zoom ?? caps.zoom.min;
+  }
+  return out;
+}
+
+async function sendCapabilities() {
+  await media.start();
+  if (session?.state !== 'in-call') return;
+  session.send('camera_capabilities', await cameraCapabilities());
+}
+
+function showCameraNotice() {
+  $('camera-notice').hidden = false;
+  clearTimeout(cameraNoticeTimer);
+  cameraNoticeTimer = setTimeout(() => { $('camera-notice').hidden = true; }, 15000);
+}
+
+async function controlCamera({ command, value }) {
+  const reply = (applied, reason) => {
+    const payload = { command, applied };
+    if (reason) payload.reason = String(reason).slice(0, 200);
+    session?.send('camera_control_result', payload);
+  };
+  if (cameraRefused) {
+    reply(false, 'The customer refused camera control.');
+    return;
+  }
+  lastCameraCommand = command;
+  showCameraNotice();
+  try {
+    const track = media.videoTrack;
+    if (!track) throw new Error('the camera is off');
+    const caps = track.getCapabilities?.() ?? {};
+    const settings = track.getSettings?.() ?? {};
+    cameraBefore ??= { torch: settings.torch ?? false, zoom: settings.zoom };
+    switch (command) {
+      case 'flip':
+        await media.flipCamera();
+        break;
+      case 'torch':
+        if (!('torch' in caps)) throw new Error('this camera has no torch');
+        await track.applyConstraints({ advanced: [{ torch: value === 1 }] });
+        break;
+      case 'zoom': {
+        if (!caps.zoom) throw new Error('this camera cannot zoom');
+        const z = Math.min(caps.zoom.max, Math.max(caps.zoom.min, Number(value)));
+        await track.applyConstraints({ advanced: [{ zoom: z }] });
+        break;
+      }
+      default:
+        throw new Error('unknown command');
+    }
+    reply(true);
+    if (command === 'flip') sendCapabilities().catch(() => {});
+  } catch (err) {
+    reply(false, err.message);
+  }
+}
+
+async function refuseCameraControl() {
+  cameraRefused = true;
+  clearTimeout(cameraNoticeTimer);
+  $('camera-notice').hidden = true;
+  const track = media.videoTrack;
+  const before = cameraBefore;
+  cameraBefore = null;
+  if (track && before) {
+    const undo = {};
+    if (before.torch !== undefined && 'torch' in (track.getCapabilities?.() ?? {})) undo.torch = before.torch;
+    if (before.zoom !== undefined) undo.zoom = before.zoom;
+    if (Object.keys(undo).length) await track.applyConstraints({ advanced: [undo] }).catch(() => {});
+  }
+  if (lastCameraCommand) {
+    session?.send('camera_control_result', { command: lastCameraCommand, applied: false, reason: 'The customer refused camera control.' });
+  }
+  notify('The specialist can no longer control your camera.', { kind: 'info', timeout: 5000 });
+}
+
+async function sendFile() {
+  const input = $('file-input');
+  const file = input.files?.[0];
+  input.value = '';
+  if (!file || !session?.sessionId) return;
+  const button = $('send-file-button');
+  button.disabled = true;
+  setStatus(`Sending ${file.name}…`);
+  try {
+    await uploadFile(session.sessionId, linkToken(), file);
+    setStatus('File sent');
+  } catch (err) {
+    notify(`The file could not be sent: ${err.message}`);
+    setStatus('In call');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function toggleScreenShare() {
+  try {
+    if (screenShare.active) screenShare.stop();
+    else await screenShare.start();
+  } catch (err) {
+    if (err.name !== 'NotAllowedError') notify(`The screen could not be shared: ${err.message}`);
+  }
+}
+
+// ---------------------------------------------------------------- media
+
 function attachLocal() {
   for (const id of ['preview', 'waiting-preview', 'self-view']) {
     const video = $(id);
@@ -37,6 +312,7 @@ function attachLocal() {
     video.classList.toggle('mirrored', media.facingUser);
     video.hidden = !media.hasVideo;
   }
+  annotations.render();
   setToggle($('preview-mic-button'), !media.audioEnabled, media.audioEnabled ? 'Mute' : 'Unmute');
   setToggle($('mic-button'), !media.audioEnabled, media.audioEnabled ? 'Mute' : 'Unmute');
   setToggle($('preview-camera-button'), !media.videoEnabled, media.videoEnabled ? 'Camera off' : 'Camera on');
@@ -94,11 +370,20 @@ function join(event) {
     else if (detail.state === 'disconnected' || detail.state === 'failed') setStatus('Connection unstable, reconnecting…');
   });
   session.addEventListener('notice', ({ detail }) => notify(detail.message));
+  session.addEventListener('message', ({ detail }) => onToolMessage(detail.type, detail.payload ?? {}, true));
   session.start();
 }
 
 function onState({ state, position, reason, message }) {
   setState(state);
+  updateToolsVisibility();
+  if (state !== 'in-call') {
+    capabilitiesSent = false;
+    screenShare.stop();
+  } else if (!capabilitiesSent) {
+    capabilitiesSent = true;
+    sendCapabilities().catch((err) => console.warn(`assist: camera capabilities: ${err.message}`));
+  }
   switch (state) {
     case 'connecting':
       setStatus('Connecting…');
@@ -133,6 +418,10 @@ function onState({ state, position, reason, message }) {
 
 function finish(state, { title = 'Something went wrong', message = '', rejoin = false } = {}) {
   setState(state);
+  updateToolsVisibility();
+  screenShare.stop();
+  annotations.reset();
+  $('camera-notice').hidden = true;
   setStatus(title);
   media.stop();
   grid.clear();
@@ -148,8 +437,23 @@ function init() {
   installDebug(() => session?.call ?? null, {
     localStream: () => media.stream,
     participantId: () => session?.participantId ?? null,
+    annotations: () => annotations.strokes(),
   });
   media.addEventListener('change', attachLocal);
+  annotations.bind($('self-annotations'), $('self-view'));
+  bindChatForm($('chat-form'), $('chat-input'), (text) => !!session?.send('chat', { text }), (m) => notify(m));
+  $('chat-toggle-button').addEventListener('click', () => {
+    chatOpen = !chatOpen;
+    updateToolsVisibility();
+    if (chatOpen) $('chat-input').focus();
+  });
+  $('send-file-button').addEventListener('click', () => $('file-input').click());
+  $('file-input').addEventListener('change', sendFile);
+  $('share-screen-button').addEventListener('click', toggleScreenShare);
+  screenShare.addEventListener('change', ({ detail }) => {
+    setToggle($('share-screen-button'), detail.active, detail.active ? 'Stop sharing' : 'Share screen');
+  });
+  $('camera-refuse-button').addEventListener('click', refuseCameraControl);
 
   $('join-form').addEventListener('submit', join);
   $('cancel-button').addEventListener('click', () => session?.leave());

@@ -157,6 +157,49 @@ export class LocalMedia extends EventTarget {
     return track;
   }
 
+  /** The video track now sent, or null. */
+  get videoTrack() {
+    return this.stream?.getVideoTracks()[0] ?? null;
+  }
+
+  /** "user", "environment" or "" when the camera does not say. */
+  get facingMode() {
+    return this.videoTrack?.getSettings().facingMode ?? '';
+  }
+
+  /**
+   * Re-acquires the camera facing the other way (the specialist's "flip");
+   * resolves to the new track, rejects when there is no such camera.
+   */
+  async flipCamera() {
+    if (!this.stream || this.#stopped) throw new Error('the camera is off');
+    const old = this.videoTrack;
+    const want = this.#facing === 'user' ? 'environment' : 'user';
+    // Phones cannot open two cameras at once: release the old one first.
+    if (old) old.stop();
+    let fresh;
+    try {
+      fresh = await navigator.mediaDevices.getUserMedia({ video: { ...VIDEO, facingMode: { exact: want } } });
+    } catch (err) {
+      // Get the camera back rather than none, and report the failure.
+      const back = await navigator.mediaDevices.getUserMedia({ video: { ...VIDEO, facingMode: this.#facing } });
+      this.#swapVideo(old, back.getVideoTracks()[0]);
+      throw err;
+    }
+    const track = fresh.getVideoTracks()[0];
+    this.#facing = want;
+    this.#swapVideo(old, track);
+    return track;
+  }
+
+  #swapVideo(old, track) {
+    if (old) this.stream.removeTrack(old);
+    this.stream.addTrack(track);
+    this.#apply();
+    this.#emit('trackreplaced', { track, oldTrack: old });
+    this.#emit('change');
+  }
+
   /** Stops the camera and microphone (the camera light goes off). */
   stop() {
     this.#stopped = true;
