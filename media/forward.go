@@ -31,6 +31,11 @@ type upTrack struct {
 	kind      webrtc.RTPCodecType
 	codec     webrtc.RTPCodecCapability
 	mediaSSRC uint32
+	params    webrtc.RTPCodecParameters // as negotiated with the publisher, for taps
+	kindName  string                    // kind.String(), kept so taps get it for free
+
+	// taps is copy-on-write like subscribers; set by the room (see tap.go).
+	taps atomic.Pointer[[]Tap]
 
 	// subscribers is copy-on-write: the forwarding loop loads it once per packet without
 	// locking; subscribe and unsubscribe replace it under mu.
@@ -46,7 +51,8 @@ type upTrack struct {
 }
 
 func newUpTrack(publisher *Peer, remote *webrtc.TrackRemote) *upTrack {
-	codec := remote.Codec().RTPCodecCapability
+	params := remote.Codec()
+	codec := params.RTPCodecCapability
 	id := remote.ID()
 	if id == "" {
 		id = fmt.Sprintf("%s-%d", remote.Kind(), remote.SSRC())
@@ -59,6 +65,8 @@ func newUpTrack(publisher *Peer, remote *webrtc.TrackRemote) *upTrack {
 		kind:           remote.Kind(),
 		codec:          codec,
 		mediaSSRC:      uint32(remote.SSRC()),
+		params:         params,
+		kindName:       remote.Kind().String(),
 		keyframeWanted: make(chan struct{}, 1),
 		done:           make(chan struct{}),
 	}
@@ -83,6 +91,7 @@ func (u *upTrack) forwardLoop() {
 		}
 		u.packetsIn.Add(1)
 		u.bytesIn.Add(uint64(n))
+		u.tap(&pkt)
 		u.forward(&pkt)
 	}
 }

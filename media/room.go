@@ -30,7 +30,8 @@ type Room struct {
 	mu     sync.Mutex
 	closed bool
 	peers  map[string]*Peer
-	tracks []*upTrack // published tracks of all peers, in publishing order
+	tracks []*upTrack             // published tracks of all peers, in publishing order
+	taps   map[string][]*tapEntry // by participant ID; see tap.go
 }
 
 func newRoom(s *SFU, sessionID string) *Room {
@@ -128,6 +129,7 @@ func (r *Room) publish(t *upTrack) bool {
 		return false
 	}
 	r.tracks = append(r.tracks, t)
+	t.setTaps(r.tapsLocked(t.publisher.id))
 	others := r.othersLocked(t.publisher)
 	r.mu.Unlock()
 	resyncAll(others)

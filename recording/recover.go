@@ -1,0 +1,272 @@
+package recording
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/at-wat/ebml-go/mkvcore"
+
+	"github.com/assist-video/assist/recording/store"
+)
+
+// Recover picks up what a previous run of the server left in spoolDir (normally the Manager's
+// SpoolDir): recordings that were never stopped, or whose uploads had not finished. It queues
+// every finished segment for upload, salvages what it can of a segment that was being written
+// (or deletes it when nothing playable is left), and queues a manifest: the one a Stop already
+// wrote, or a new one with state "interrupted". Call it at start, before Start, with Run going
+// or followed by it; it returns the manifests it queued.
+func (m *Manager) Recover(ctx context.Context, spoolDir string) ([]Manifest, error) {
+	dirs, err := filepath.Glob(filepath.Join(spoolDir, "*", "*", "*"))
+	if err != nil {
+		return nil, fmt.Errorf("recording: recover: %w", err)
+	}
+	var out []Manifest
+	var errs []error
+	for _, dir := range dirs {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			continue
+		}
+		man, ok, err := m.recoverDir(dir)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ok {
+			out = append(out, man)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (m *Manager) recoverDir(dir string) (Manifest, bool, error) {
+	id := filepath.Base(dir)
+	session := filepath.Base(filepath.Dir(dir))
+	org := filepath.Base(filepath.Dir(filepath.Dir(dir)))
+	m.mu.Lock()
+	_, running := m.recordings[id]
+	m.mu.Unlock()
+	if running {
+		return Manifest{}, false, nil
+	}
+	log := m.log.With("org", org, "session", session, "recording", id)
+
+	md := meta{RecordingID: id, OrgID: org, SessionID: session}
+	if b, err := os.ReadFile(filepath.Join(dir, metaFile)); err == nil {
+		json.Unmarshal(b, &md)
+	}
+	journaled := make(map[string]Segment)
+	for _, s := range readJournal(filepath.Join(dir, journalFile)) {
+		journaled[segmentFileName(s.Participant, s.Seq)] = s
+	}
+
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return Manifest{}, false, fmt.Errorf("recording: recover %s: %w", dir, err)
+	}
+	var segs []Segment
+	var stopped *Manifest
+	for _, e := range entries {
+		name := e.Name()
+		path := filepath.Join(dir, name)
+		switch {
+		case name == id+"-manifest.json":
+			var man Manifest
+			if b, err := os.ReadFile(path); err == nil && json.Unmarshal(b, &man) == nil {
+				stopped = &man
+			}
+		case strings.HasSuffix(name, ".tmp"):
+			os.Remove(path) // a manifest or meta file torn by the crash
+		case strings.HasSuffix(name, ".webm.part"), strings.HasSuffix(name, ".webm.salvage"):
+			final := strings.TrimSuffix(strings.TrimSuffix(path, ".part"), ".salvage")
+			seg, ok := salvage(path, final)
+			os.Remove(path)
+			if !ok {
+				log.Warn("discarded an unfinished segment with nothing playable", "file", name)
+				continue
+			}
+			log.Info("salvaged an unfinished segment", "file", name, "duration_ms", seg.DurationMS)
+			journaled[filepath.Base(final)] = seg
+			segs = append(segs, m.queueRecovered(md, final, seg))
+		case strings.HasSuffix(name, ".webm"):
+			seg, ok := journaled[name]
+			if !ok {
+				p, seq, valid := parseSegmentFileName(name)
+				if !valid {
+					continue
+				}
+				seg = Segment{Participant: p, Seq: seq}
+				if st, err := os.Stat(path); err == nil {
+					seg.Size = st.Size()
+					seg.StartedAt = st.ModTime().UTC()
+				}
+			}
+			segs = append(segs, m.queueRecovered(md, path, seg))
+		}
+	}
+	if stopped != nil {
+		// Stop finished; only uploads were left. The segments are already queued above.
+		if err := m.queueManifest(dir, *stopped); err != nil {
+			return Manifest{}, false, err
+		}
+		return *stopped, true, nil
+	}
+	// Segments that were journaled and already uploaded are no longer on disk but belong in
+	// the manifest too.
+	seen := make(map[string]bool, len(segs))
+	for _, s := range segs {
+		seen[segmentFileName(s.Participant, s.Seq)] = true
+	}
+	for name, s := range journaled {
+		if !seen[name] {
+			segs = append(segs, s)
+		}
+	}
+	man := Manifest{
+		RecordingID: md.RecordingID, OrgID: md.OrgID, SessionID: md.SessionID,
+		State: StateInterrupted, StartedAt: md.StartedAt, EndedAt: lastEnd(segs),
+		Segments: sortSegments(segs),
+	}
+	if err := m.queueManifest(dir, man); err != nil {
+		return Manifest{}, false, err
+	}
+	log.Info("recovered an interrupted recording", "segments", len(segs))
+	return man, true, nil
+}
+
+// queueRecovered queues a segment left on disk and returns it with its key.
+func (m *Manager) queueRecovered(md meta, path string, seg Segment) Segment {
+	key, err := store.ObjectKey(md.OrgID, md.SessionID, store.KindRecordings, objectName(md.RecordingID, seg.Participant, seg.Seq))
+	if err != nil {
+		m.log.Warn("recovered segment has no valid key; leaving it", "path", path, "err", err)
+		return seg
+	}
+	seg.Key = key
+	m.up.enqueue(upload{path: path, key: key, contentType: "video/webm"})
+	return seg
+}
+
+// parseSegmentFileName splits "{participant}-{seq:06}.webm".
+func parseSegmentFileName(name string) (participant string, seq int, ok bool) {
+	base := strings.TrimSuffix(name, ".webm")
+	i := strings.LastIndexByte(base, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	seq, err := strconv.Atoi(base[i+1:])
+	if err != nil {
+		return "", 0, false
+	}
+	return base[:i], seq, true
+}
+
+func lastEnd(segs []Segment) time.Time {
+	var end time.Time
+	for _, s := range segs {
+		if e := s.StartedAt.Add(time.Duration(s.DurationMS) * time.Millisecond); e.After(end) {
+			end = e
+		}
+	}
+	return end
+}
+
+// salvage rewrites what is readable of an unfinished segment (the blocks written before the
+// crash; a torn last block is lost) as a complete WebM file at final, with cues and duration.
+// It reports false when nothing playable is left: no video keyframe.
+func salvage(part, final string) (Segment, bool) {
+	participant, seq, ok := parseSegmentFileName(filepath.Base(final))
+	if !ok {
+		return Segment{}, false
+	}
+	src := final + ".salvage" // createSegment writes final+".part"
+	if err := os.Rename(part, src); err != nil {
+		return Segment{}, false
+	}
+	defer os.Remove(src)
+	video, audio := readBlocks(src)
+	if len(video) == 0 || !isVP8Keyframe(video[0].data) {
+		return Segment{}, false
+	}
+	w, h := vp8Size(video[0].data)
+	seg, err := createSegment(final, w, h, 0)
+	if err != nil {
+		return Segment{}, false
+	}
+	st, _ := os.Stat(src)
+	i, j := 0, 0
+	for i < len(video) || j < len(audio) {
+		if j >= len(audio) || (i < len(video) && video[i].at <= audio[j].at) {
+			seg.write(videoTrackNumber, video[i].key, video[i].at, video[i].data)
+			i++
+		} else {
+			seg.write(audioTrackNumber, true, audio[j].at, audio[j].data)
+			j++
+		}
+	}
+	seg.info = Segment{
+		Participant: participant, Seq: seq,
+		Tracks: []string{"video/VP8", "audio/opus"},
+		Width:  w, Height: h,
+	}
+	done, err := seg.finish()
+	if err != nil {
+		os.Remove(final + ".part")
+		return Segment{}, false
+	}
+	if st != nil {
+		done.StartedAt = st.ModTime().Add(-time.Duration(done.DurationMS) * time.Millisecond).UTC()
+	}
+	return done.Segment, true
+}
+
+type block struct {
+	key  bool
+	at   time.Duration
+	data []byte
+}
+
+// readBlocks reads the video and audio blocks of a WebM file up to where it is cut off.
+func readBlocks(path string) (video, audio []block) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil
+	}
+	defer f.Close()
+	readers, err := mkvcore.NewSimpleBlockReader(f, mkvcore.WithOnFatalHandler(func(error) {}))
+	if err != nil {
+		return nil, nil
+	}
+	var wg sync.WaitGroup
+	for _, r := range readers {
+		var out *[]block
+		switch r.TrackEntry().TrackNumber {
+		case videoTrackNumber:
+			out = &video
+		case audioTrackNumber:
+			out = &audio
+		}
+		wg.Go(func() {
+			defer r.Close()
+			for {
+				b, key, ts, err := r.Read()
+				if err != nil {
+					return
+				}
+				if out != nil {
+					*out = append(*out, block{key: key, at: time.Duration(ts) * time.Millisecond, data: b})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return video, audio
+}
