@@ -19,6 +19,7 @@ import (
 
 	"github.com/assist-video/assist/media"
 	"github.com/assist-video/assist/media/turnserver"
+	"github.com/assist-video/assist/recording"
 	"github.com/assist-video/assist/recording/store"
 	"github.com/assist-video/assist/rooms"
 	"github.com/assist-video/assist/rooms/audit"
@@ -31,23 +32,26 @@ import (
 
 // Server is one Assist node.
 type Server struct {
-	cfg         config.Config
-	log         *slog.Logger
-	bus         *bus.Bus
-	rooms       *rooms.Store
-	objects     *store.Store
-	s3          *store.Embedded // the embedded object store, when no S3 endpoint is configured
-	sfu         *media.SFU
-	turn        *turnserver.Server // the embedded TURN server, when configured
-	webhooks    *webhooks.Webhooks
-	audit       *audit.Trail
-	notifier    *notify.Notifier
-	templates   *notify.Templates
-	workers     sync.WaitGroup // background workers (webhook delivery, ...), stopped on shutdown
-	stopWorkers context.CancelFunc
-	turnSecret  []byte
-	issuer      *auth.Issuer
-	metrics     *metrics
+	cfg             config.Config
+	log             *slog.Logger
+	bus             *bus.Bus
+	rooms           *rooms.Store
+	objects         *store.Store
+	s3              *store.Embedded // the embedded object store, when no S3 endpoint is configured
+	sfu             *media.SFU
+	turn            *turnserver.Server // the embedded TURN server, when configured
+	webhooks        *webhooks.Webhooks
+	audit           *audit.Trail
+	notifier        *notify.Notifier
+	recorder        *recording.Manager
+	recordingMu     sync.Mutex
+	recordingOwners map[string]recordingOwner // recordings running on this node
+	templates       *notify.Templates
+	workers         sync.WaitGroup // background workers (webhook delivery, ...), stopped on shutdown
+	stopWorkers     context.CancelFunc
+	turnSecret      []byte
+	issuer          *auth.Issuer
+	metrics         *metrics
 
 	listener net.Listener
 	http     *http.Server
@@ -96,6 +100,9 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 		return nil, err
 	}
 	if err := s.openNotifier(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openRecorder(ctx); err != nil {
 		return nil, err
 	}
 	if err := s.loadSigningKey(ctx); err != nil {
@@ -251,7 +258,11 @@ func (s *Server) shutdown() {
 		s.log.Warn("sockets did not close in time")
 	}
 	_ = s.http.Close()
-	// Drain the workers: deliveries under way finish, the rest wait in JetStream.
+	// Stop recordings (their last segments and manifests are queued), then drain the workers:
+	// uploads and deliveries under way finish, the rest wait on disk and in JetStream.
+	if err := s.recorder.Close(ctx); err != nil {
+		s.log.Warn("recordings did not drain in time", "err", err)
+	}
 	s.stopWorkers()
 	s.workers.Wait()
 	s.closeParts()

@@ -98,9 +98,10 @@ func (s *Server) iceServersFor(orgID, sessionID string) []wire.ICEServer {
 	return servers
 }
 
-// closeSessionMedia frees an ended session's media on this node: its SFU room and its TURN
-// relays.
+// closeSessionMedia frees an ended session's media on this node: its recordings (stopped and
+// kept), its SFU room and its TURN relays.
 func (s *Server) closeSessionMedia(orgID, sessionID string) {
+	s.stopRecordings(orgID, sessionID)
 	s.sfu.CloseRoom(sessionID)
 	if s.turn != nil {
 		s.turn.RevokeSession(orgID + "." + sessionID)

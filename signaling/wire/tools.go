@@ -373,3 +373,13 @@ func (m *ScreenShareSend) validate() error {
 	}
 	return nil
 }
+
+// TypeRecording tells everyone in the call that recording started or stopped (server only).
+const TypeRecording Type = "recording"
+
+// Recording is the recording indicator.
+type Recording struct {
+	Meta
+	Active      bool   `json:"active"`
+	RecordingID string `json:"recording_id"`
+}

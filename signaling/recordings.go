@@ -1,0 +1,194 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/assist-video/assist/recording"
+	"github.com/assist-video/assist/recording/store"
+	"github.com/assist-video/assist/rooms"
+	"github.com/assist-video/assist/rooms/audit"
+	"github.com/assist-video/assist/rooms/webhooks"
+	"github.com/assist-video/assist/signaling/problem"
+	"github.com/assist-video/assist/signaling/wire"
+)
+
+// Recording happens in this node's SFU, from the RTP it forwards (package recording); the API
+// starts and stops it, and lists what is stored with short-lived download URLs.
+
+type recordingOwner struct{ orgID, sessionID string }
+
+// recordingView is a recording as the API shows it.
+type recordingView struct {
+	ID        string             `json:"id"`
+	SessionID string             `json:"session_id"`
+	State     string             `json:"state"` // recording, complete, interrupted
+	StartedAt time.Time          `json:"started_at"`
+	EndedAt   *time.Time         `json:"ended_at,omitempty"`
+	Segments  []recordingSegment `json:"segments"`
+	// UploadsBehind counts this node's segments still waiting for object storage.
+	UploadsBehind int `json:"uploads_behind"`
+}
+
+type recordingSegment struct {
+	ParticipantID string    `json:"participant_id"`
+	Seq           int       `json:"seq"`
+	StartedAt     time.Time `json:"started_at"`
+	DurationMS    int64     `json:"duration_ms"`
+	Size          int64     `json:"size"`
+	URL           string    `json:"url"`
+}
+
+func (s *Server) openRecorder(ctx context.Context) error {
+	s.recorder = recording.New(recording.Config{SpoolDir: s.cfg.Path("spool", "recordings"), Store: s.objects,
+		Logger: s.log.With("component", "recording")})
+	s.recordingOwners = map[string]recordingOwner{}
+	// Segments a crash left on disk are uploaded; their recordings are marked interrupted.
+	manifests, err := s.recorder.Recover(ctx, s.cfg.Path("spool", "recordings"))
+	for _, m := range manifests {
+		s.log.Warn("recovered an interrupted recording", "recording", m.RecordingID, "session", m.SessionID, "segments", len(m.Segments))
+	}
+	return err
+}
+
+func (s *Server) handleStartRecording(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	sess, err := s.rooms.Session(r.Context(), c.OrgID, r.PathValue("id"))
+	if err != nil {
+		s.roomsError(w, r, err)
+		return
+	}
+	if sess.State == rooms.SessionEnded {
+		problem.Write(w, r, http.StatusConflict, "invalid-state", "the session has ended")
+		return
+	}
+	id, err := s.recorder.Start(r.Context(), sess.OrgID, sess.ID, s.sfu.Room(sess.ID))
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.recordingMu.Lock()
+	s.recordingOwners[id] = recordingOwner{sess.OrgID, sess.ID}
+	s.recordingMu.Unlock()
+	s.announceRecording(r.Context(), sess.OrgID, sess.ID, id, true)
+	s.record(r.Context(), s.auditFromRequest(r, audit.ActionRecordingStart, sess.ID, id))
+	writeJSON(w, http.StatusCreated, recordingView{ID: id, SessionID: sess.ID, State: "recording",
+		StartedAt: time.Now().UTC(), Segments: []recordingSegment{}, UploadsBehind: s.recorder.Backlog()})
+}
+
+func (s *Server) handleStopRecording(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	id := r.PathValue("rid")
+	s.recordingMu.Lock()
+	owner, ok := s.recordingOwners[id]
+	s.recordingMu.Unlock()
+	if !ok || owner.orgID != c.OrgID || owner.sessionID != r.PathValue("id") {
+		problem.Write(w, r, http.StatusNotFound, "not-found", "no such recording running on this session")
+		return
+	}
+	m, err := s.recorder.Stop(r.Context(), id)
+	if errors.Is(err, recording.ErrNotFound) {
+		problem.Write(w, r, http.StatusNotFound, "not-found", "no such recording running")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.recordingMu.Lock()
+	delete(s.recordingOwners, id)
+	s.recordingMu.Unlock()
+	s.announceRecording(r.Context(), owner.orgID, owner.sessionID, id, false)
+	s.record(r.Context(), s.auditFromRequest(r, audit.ActionRecordingStop, owner.sessionID, id))
+	s.publishWebhook(r.Context(), owner.orgID, webhooks.TypeRecordingReady, id+".ready", struct {
+		SessionID   string `json:"session_id"`
+		RecordingID string `json:"recording_id"`
+		Segments    int    `json:"segments"`
+	}{owner.sessionID, id, len(m.Segments)})
+	writeJSON(w, http.StatusOK, s.recordingView(m))
+}
+
+// announceRecording shows or hides the recording indicator for everyone in the call.
+func (s *Server) announceRecording(ctx context.Context, orgID, sessionID, id string, active bool) {
+	msg := wire.Recording{Meta: wire.Meta{ID: newMessageID(), Time: time.Now().UTC(),
+		From: wire.Sender{Role: "system", Name: "Assist"}}, Active: active, RecordingID: id}
+	_ = s.publishTool(ctx, orgID, sessionID, wire.TypeRecording, msg, true)
+}
+
+// handleListRecordings lists a session's stored recordings from their manifests.
+func (s *Server) handleListRecordings(w http.ResponseWriter, r *http.Request) {
+	c := callerOf(r)
+	sess, err := s.rooms.Session(r.Context(), c.OrgID, r.PathValue("id"))
+	if err != nil {
+		s.roomsError(w, r, err)
+		return
+	}
+	prefix, err := store.SessionPrefix(sess.OrgID, sess.ID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	objects, err := s.objects.List(r.Context(), prefix+store.KindRecordings+"/")
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	out := struct {
+		Data []recordingView `json:"data"`
+	}{Data: []recordingView{}}
+	for _, o := range objects {
+		if !strings.HasSuffix(o.Key, "-manifest.json") {
+			continue
+		}
+		body, _, err := s.objects.Get(r.Context(), o.Key)
+		if err != nil {
+			continue
+		}
+		var m recording.Manifest
+		err = json.NewDecoder(io.LimitReader(body, 4<<20)).Decode(&m)
+		body.Close()
+		if err == nil {
+			out.Data = append(out.Data, s.recordingView(m))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) recordingView(m recording.Manifest) recordingView {
+	v := recordingView{ID: m.RecordingID, SessionID: m.SessionID, State: m.State, StartedAt: m.StartedAt,
+		Segments: []recordingSegment{}, UploadsBehind: s.recorder.Backlog()}
+	if !m.EndedAt.IsZero() {
+		end := m.EndedAt
+		v.EndedAt = &end
+	}
+	for _, seg := range m.Segments {
+		v.Segments = append(v.Segments, recordingSegment{ParticipantID: seg.Participant, Seq: seg.Seq,
+			StartedAt: seg.StartedAt, DurationMS: seg.DurationMS, Size: seg.Size, URL: s.downloadURL(seg.Key)})
+	}
+	return v
+}
+
+// stopRecordings stops the session's recordings running on this node, as when it ends.
+func (s *Server) stopRecordings(orgID, sessionID string) {
+	s.recordingMu.Lock()
+	var ids []string
+	for id, owner := range s.recordingOwners {
+		if owner == (recordingOwner{orgID, sessionID}) {
+			ids = append(ids, id)
+			delete(s.recordingOwners, id)
+		}
+	}
+	s.recordingMu.Unlock()
+	for _, id := range ids {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := s.recorder.Stop(ctx, id); err != nil {
+			s.log.Warn("stop recording", "recording", id, "err", err)
+		}
+		cancel()
+	}
+}
