@@ -67,15 +67,11 @@ func (s *Server) handleStartRecording(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusConflict, "invalid-state", "the session has ended")
 		return
 	}
-	id, err := s.recorder.Start(r.Context(), sess.OrgID, sess.ID, s.sfu.Room(sess.ID))
+	id, err := s.startRecording(r.Context(), sess.OrgID, sess.ID)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	s.recordingMu.Lock()
-	s.recordingOwners[id] = recordingOwner{sess.OrgID, sess.ID}
-	s.recordingMu.Unlock()
-	s.announceRecording(r.Context(), sess.OrgID, sess.ID, id, true)
 	s.record(r.Context(), s.auditFromRequest(r, audit.ActionRecordingStart, sess.ID, id))
 	writeJSON(w, http.StatusCreated, recordingView{ID: id, SessionID: sess.ID, State: "recording",
 		StartedAt: time.Now().UTC(), Segments: []recordingSegment{}, UploadsBehind: s.recorder.Backlog()})
@@ -91,7 +87,7 @@ func (s *Server) handleStopRecording(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusNotFound, "not-found", "no such recording running on this session")
 		return
 	}
-	m, err := s.recorder.Stop(r.Context(), id)
+	m, err := s.stopRecording(r.Context(), owner, id)
 	if errors.Is(err, recording.ErrNotFound) {
 		problem.Write(w, r, http.StatusNotFound, "not-found", "no such recording running")
 		return
@@ -100,17 +96,52 @@ func (s *Server) handleStopRecording(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
+	s.record(r.Context(), s.auditFromRequest(r, audit.ActionRecordingStop, owner.sessionID, id))
+	writeJSON(w, http.StatusOK, s.recordingView(m))
+}
+
+// startRecording records a session's call on this node and shows everyone the indicator.
+func (s *Server) startRecording(ctx context.Context, orgID, sessionID string) (string, error) {
+	id, err := s.recorder.Start(ctx, orgID, sessionID, s.sfu.Room(sessionID))
+	if err != nil {
+		return "", err
+	}
+	s.recordingMu.Lock()
+	s.recordingOwners[id] = recordingOwner{orgID, sessionID}
+	s.recordingMu.Unlock()
+	s.announceRecording(ctx, orgID, sessionID, id, true)
+	return id, nil
+}
+
+// stopRecording stops one recording, hides the indicator and tells the integrator.
+func (s *Server) stopRecording(ctx context.Context, owner recordingOwner, id string) (recording.Manifest, error) {
+	m, err := s.recorder.Stop(ctx, id)
+	if err != nil {
+		return m, err
+	}
 	s.recordingMu.Lock()
 	delete(s.recordingOwners, id)
 	s.recordingMu.Unlock()
-	s.announceRecording(r.Context(), owner.orgID, owner.sessionID, id, false)
-	s.record(r.Context(), s.auditFromRequest(r, audit.ActionRecordingStop, owner.sessionID, id))
-	s.publishWebhook(r.Context(), owner.orgID, webhooks.TypeRecordingReady, id+".ready", struct {
+	s.announceRecording(ctx, owner.orgID, owner.sessionID, id, false)
+	s.publishWebhook(ctx, owner.orgID, webhooks.TypeRecordingReady, id+".ready", struct {
 		SessionID   string `json:"session_id"`
 		RecordingID string `json:"recording_id"`
 		Segments    int    `json:"segments"`
 	}{owner.sessionID, id, len(m.Segments)})
-	writeJSON(w, http.StatusOK, s.recordingView(m))
+	return m, nil
+}
+
+// activeRecordings lists the recordings of a session running on this node.
+func (s *Server) activeRecordings(orgID, sessionID string) []string {
+	s.recordingMu.Lock()
+	defer s.recordingMu.Unlock()
+	var ids []string
+	for id, owner := range s.recordingOwners {
+		if owner == (recordingOwner{orgID, sessionID}) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // announceRecording shows or hides the recording indicator for everyone in the call.
@@ -175,18 +206,9 @@ func (s *Server) recordingView(m recording.Manifest) recordingView {
 
 // stopRecordings stops the session's recordings running on this node, as when it ends.
 func (s *Server) stopRecordings(orgID, sessionID string) {
-	s.recordingMu.Lock()
-	var ids []string
-	for id, owner := range s.recordingOwners {
-		if owner == (recordingOwner{orgID, sessionID}) {
-			ids = append(ids, id)
-			delete(s.recordingOwners, id)
-		}
-	}
-	s.recordingMu.Unlock()
-	for _, id := range ids {
+	for _, id := range s.activeRecordings(orgID, sessionID) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if _, err := s.recorder.Stop(ctx, id); err != nil {
+		if _, err := s.stopRecording(ctx, recordingOwner{orgID, sessionID}, id); err != nil {
 			s.log.Warn("stop recording", "recording", id, "err", err)
 		}
 		cancel()

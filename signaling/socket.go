@@ -330,6 +330,8 @@ func (p *participant) handle(ctx context.Context, frame []byte) (stop bool) {
 		werr = p.description(m)
 	case *wire.Candidate:
 		werr = p.candidate(m)
+	case *wire.RecordSend:
+		werr = p.recordCall(ctx, m.Active)
 	default:
 		switch typ {
 		case wire.TypeEnd:
@@ -589,6 +591,34 @@ func (p *participant) leave() {
 		p.log.Warn("leave", "err", err)
 	}
 	p.log.Info("left")
+}
+
+// recordCall starts or stops recording the call from the console.
+func (p *participant) recordCall(ctx context.Context, active bool) *wire.Error {
+	if p.role != rooms.RoleSpecialist {
+		return wire.Errorf(wire.CodeForbidden, "only a specialist can record")
+	}
+	if p.state != rooms.ParticipantInCall {
+		return wire.Errorf(wire.CodeInvalidState, "join the call first")
+	}
+	running := p.srv.activeRecordings(p.orgID, p.sessionID)
+	switch {
+	case active && len(running) > 0:
+		return wire.Errorf(wire.CodeInvalidState, "already recording")
+	case active:
+		id, err := p.srv.startRecording(ctx, p.orgID, p.sessionID)
+		if err != nil {
+			p.log.Error("start recording", "err", err)
+			return wire.Errorf(wire.CodeInternal, "could not start recording")
+		}
+		p.record(ctx, audit.ActionRecordingStart, id)
+	case len(running) == 0:
+		return wire.Errorf(wire.CodeInvalidState, "not recording")
+	default:
+		p.srv.stopRecordings(p.orgID, p.sessionID)
+		p.record(ctx, audit.ActionRecordingStop, running[0])
+	}
+	return nil
 }
 
 // record writes what this participant did to the audit trail.

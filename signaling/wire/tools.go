@@ -383,3 +383,13 @@ type Recording struct {
 	Active      bool   `json:"active"`
 	RecordingID string `json:"recording_id"`
 }
+
+// TypeRecord asks to start or stop recording the call (specialists).
+const TypeRecord Type = "record"
+
+// RecordSend starts (active) or stops recording.
+type RecordSend struct {
+	Active bool `json:"active"`
+}
+
+func (m *RecordSend) validate() error { return nil }

@@ -221,6 +221,8 @@ func Decode(frame []byte) (Type, any, error) {
 		payload = &GeolocationSend{}
 	case TypeScreenShare:
 		payload = &ScreenShareSend{}
+	case TypeRecord:
+		payload = &RecordSend{}
 	case "":
 		return "", nil, Errorf(CodeBadMessage, "message has no type")
 	default:

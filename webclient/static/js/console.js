@@ -365,6 +365,10 @@ function onToolMessage(type, payload, live) {
         : `${payload.command}: not done${payload.reason ? ` (${payload.reason})` : ''}`;
       if (live && !payload.applied) notify(`The camera did not ${payload.command}: ${payload.reason || 'refused'}`, { kind: 'warning' });
       break;
+    case 'recording':
+      showRecording(!!payload.active);
+      timeline.event(payload, payload.active ? 'Recording started.' : 'Recording stopped.');
+      break;
     case 'screen_share':
       if (payload.from?.participant_id !== current?.session.participantId) {
         timeline.event(payload, payload.active ? 'Started sharing their screen.' : 'Stopped sharing their screen.');
@@ -374,6 +378,15 @@ function onToolMessage(type, payload, live) {
       break;
   }
 }
+
+// showRecording shows the recording indicator and sets the Record button to match.
+function showRecording(active) {
+  recording = active;
+  $('recording-indicator').hidden = !active;
+  setToggle($('record-button'), active, active ? 'Stop recording' : 'Record');
+}
+
+let recording = false;
 
 function addSnapshot(msg) {
   const snap = msg.snapshot ?? {};
@@ -701,6 +714,9 @@ function init() {
   });
 
   bindChatForm($('chat-form'), $('chat-input'), (text) => !!current?.session.send('chat', { text }), (m) => notify(m));
+  $('record-button').addEventListener('click', () => {
+    if (!current?.session.send('record', { active: !recording })) notify('Not connected; try again in a moment.');
+  });
   $('snapshot-button').addEventListener('click', () => {
     if (!current?.session.send('snapshot_request', {})) notify('Not connected; try again in a moment.');
   });

@@ -99,6 +99,11 @@ function onToolMessage(type, payload, live) {
     case 'camera_control':
       if (live) controlCamera(payload);
       break;
+    case 'recording':
+      $('recording-indicator').hidden = !payload.active;
+      timeline.event(payload, payload.active ? 'The specialist started recording this call.' : 'Recording stopped.');
+      if (live && payload.active) notify('This call is now being recorded.', { kind: 'warning', timeout: 8000 });
+      break;
     case 'screen_share':
       if (!mine) timeline.event(payload, payload.active ? 'Started sharing their screen.' : 'Stopped sharing their screen.');
       break;

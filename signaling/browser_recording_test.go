@@ -1,0 +1,51 @@
+package signaling
+
+import (
+	"testing"
+	"time"
+
+	"github.com/assist-video/assist/webclient/browsertest"
+)
+
+// TestBrowserRecordingFromTheConsole: the specialist records from the console, both pages show
+// the indicator while it runs, and the recording is stored.
+func TestBrowserRecordingFromTheConsole(t *testing.T) {
+	ts := newTestServer(t)
+	browser := browsertest.New(t)
+	s := ts.createSession(t)
+
+	customer := browser.NewNamedTab(t, "customer")
+	must(t, "open customer link", browsertest.Navigate(customer, s.CustomerURL))
+	must(t, "join", browsertest.Click(customer, `[data-testid="join"]`))
+	must(t, "customer waits", browsertest.WaitState(customer, "waiting", 10*time.Second))
+	specialist := browser.NewNamedTab(t, "specialist")
+	must(t, "open specialist link", browsertest.Navigate(specialist, s.SpecialistURL))
+	must(t, "queue", browsertest.WaitVisible(specialist, `[data-testid="admit"]`, 15*time.Second))
+	must(t, "admit", browsertest.Click(specialist, `[data-testid="admit"]`))
+	must(t, "video flows", browsertest.WaitFramesDecoded(specialist, 10, 30*time.Second))
+
+	indicatorShown := `!document.querySelector('[data-testid="recording-indicator"]').hidden`
+	must(t, "record", browsertest.Click(specialist, `[data-testid="record"]`))
+	must(t, "the customer sees the indicator", browsertest.WaitFor(customer, indicatorShown, 10*time.Second))
+	must(t, "the console sees the indicator", browsertest.WaitFor(specialist, indicatorShown, 10*time.Second))
+	before, err := browsertest.FramesDecoded(specialist)
+	must(t, "frames so far", err)
+	must(t, "record about three seconds", browsertest.WaitFramesDecoded(specialist, before+90, 30*time.Second))
+	must(t, "stop", browsertest.Click(specialist, `[data-testid="record"]`))
+	must(t, "the indicator goes", browsertest.WaitFor(customer, `document.querySelector('[data-testid="recording-indicator"]').hidden`, 10*time.Second))
+
+	var list struct {
+		Data []recordingView `json:"data"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(list.Data) == 0 || len(list.Data[0].Segments) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stored recording: %+v", list.Data)
+		}
+		time.Sleep(200 * time.Millisecond)
+		ts.do(t, "GET", "/v1/sessions/"+s.ID+"/recordings", ts.APIKey, nil, &list)
+	}
+	if list.Data[0].State != "complete" {
+		t.Fatalf("recording state = %s", list.Data[0].State)
+	}
+}
