@@ -43,12 +43,10 @@ func TestCallThroughTURNOnly(t *testing.T) {
 	ts := newTURNTestServer(t)
 	s := ts.createSession(t)
 
-	// The welcome carries per-session TURN credentials; join first to read them.
-	probe := ts.dial(t)
-	probe.send(wire.TypeJoin, wire.Join{Token: linkToken(s.SpecialistURL)})
-	var welcome wire.Welcome
-	probe.expect(wire.TypeWelcome, &welcome)
-	probe.conn.Close()
+	// The welcome carries per-session TURN credentials (checked below); the peers need them
+	// before they join, so take the same ones the server hands out.
+	iceServers := ts.iceServersFor(s.OrganizationID, s.ID)
+	welcome := wire.Welcome{ICEServers: iceServers}
 	if len(welcome.ICEServers) != 1 || welcome.ICEServers[0].Username == "" || !strings.HasPrefix(welcome.ICEServers[0].URLs[0], "turn:") {
 		t.Fatalf("ice servers = %+v", welcome.ICEServers)
 	}
@@ -59,6 +57,16 @@ func TestCallThroughTURNOnly(t *testing.T) {
 
 	customer := ts.joinCallWith(t, linkToken(s.CustomerURL), "Ann", mediatest.Config{RelayOnly: true, ICEServers: servers})
 	customer.expect(wire.TypeWaiting, nil)
+	// What a joining browser is handed: the same TURN server, a credential for its session.
+	other := ts.createSession(t)
+	probe := ts.dial(t)
+	probe.send(wire.TypeJoin, wire.Join{Token: linkToken(other.SpecialistURL)})
+	var sent wire.Welcome
+	probe.expect(wire.TypeWelcome, &sent)
+	if len(sent.ICEServers) != 1 || !strings.HasSuffix(sent.ICEServers[0].Username, "."+other.ID) ||
+		sent.ICEServers[0].URLs[0] != servers[0].URLs[0] || sent.ICEServers[0].Credential == "" {
+		t.Fatalf("welcome ice servers = %+v", sent.ICEServers)
+	}
 	specialist := ts.joinCallWith(t, linkToken(s.SpecialistURL), "Sam", mediatest.Config{RelayOnly: true, ICEServers: servers})
 	if err := specialist.peer.Start(); err != nil {
 		t.Fatal(err)
