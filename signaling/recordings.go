@@ -116,12 +116,21 @@ func (s *Server) startRecording(ctx context.Context, orgID, sessionID string) (s
 // stopRecording stops one recording, hides the indicator and tells the integrator.
 func (s *Server) stopRecording(ctx context.Context, owner recordingOwner, id string) (recording.Manifest, error) {
 	m, err := s.recorder.Stop(ctx, id)
-	if err != nil {
+	if errors.Is(err, recording.ErrNotFound) {
 		return m, err
+	}
+	if err != nil {
+		// The recording has stopped and its manifest is queued; a participant's last file may
+		// be short. Say so, and carry on: the call must not stay "recording".
+		s.log.Warn("recording stopped with errors", "recording", id, "err", err)
 	}
 	s.recordingMu.Lock()
 	delete(s.recordingOwners, id)
 	s.recordingMu.Unlock()
+	// Stopping can outlast the caller's deadline (the last files are finished and synced):
+	// telling everyone gets a deadline of its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	s.announceRecording(ctx, owner.orgID, owner.sessionID, id, false)
 	s.publishWebhook(ctx, owner.orgID, webhooks.TypeRecordingReady, id+".ready", struct {
 		SessionID   string `json:"session_id"`

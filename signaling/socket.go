@@ -616,7 +616,7 @@ func (p *participant) recordCall(ctx context.Context, active bool) *wire.Error {
 		return wire.Errorf(wire.CodeInvalidState, "not recording")
 	default:
 		p.srv.stopRecordings(p.orgID, p.sessionID)
-		p.record(ctx, audit.ActionRecordingStop, running[0])
+		p.record(context.WithoutCancel(ctx), audit.ActionRecordingStop, running[0])
 	}
 	return nil
 }
