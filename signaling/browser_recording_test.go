@@ -14,14 +14,8 @@ func TestBrowserRecordingFromTheConsole(t *testing.T) {
 	browser := browsertest.New(t)
 	s := ts.createSession(t)
 
-	customer := browser.NewNamedTab(t, "customer")
-	must(t, "open customer link", browsertest.Navigate(customer, s.CustomerURL))
-	must(t, "join", browsertest.Click(customer, `[data-testid="join"]`))
-	must(t, "customer waits", browsertest.WaitState(customer, "waiting", 10*time.Second))
-	specialist := browser.NewNamedTab(t, "specialist")
-	must(t, "open specialist link", browsertest.Navigate(specialist, s.SpecialistURL))
-	must(t, "queue", browsertest.WaitVisible(specialist, `[data-testid="admit"]`, 15*time.Second))
-	must(t, "admit", browsertest.Click(specialist, `[data-testid="admit"]`))
+	customer := customerWaits(t, browser, s.CustomerURL)
+	specialist := specialistAdmits(t, browser, s.SpecialistURL)
 	must(t, "video flows", browsertest.WaitFramesDecoded(specialist, 10, 30*time.Second))
 
 	indicatorShown := `!document.querySelector('[data-testid="recording-indicator"]').hidden`

@@ -19,6 +19,27 @@ func must(t *testing.T, what string, err error) {
 	}
 }
 
+// customerWaits opens a customer link in a new tab, joins, and waits in the waiting room.
+func customerWaits(t *testing.T, browser *browsertest.Browser, link string) context.Context {
+	t.Helper()
+	customer := browser.NewNamedTab(t, "customer")
+	must(t, "open customer link", browsertest.Navigate(customer, link))
+	must(t, "join", browsertest.Click(customer, `[data-testid="join"]`))
+	must(t, "customer waits", browsertest.WaitState(customer, "waiting", 10*time.Second))
+	return customer
+}
+
+// specialistAdmits opens a specialist link in a new tab and admits the waiting customer.
+func specialistAdmits(t *testing.T, browser *browsertest.Browser, link string) context.Context {
+	t.Helper()
+	specialist := browser.NewNamedTab(t, "specialist")
+	must(t, "open specialist link", browsertest.Navigate(specialist, link))
+	admit := `[data-testid="admit"]`
+	must(t, "waiting customer appears in the console", browsertest.WaitVisible(specialist, admit, 15*time.Second))
+	must(t, "admit", browsertest.Click(specialist, admit))
+	return specialist
+}
+
 func TestBrowsersCallThroughTheSFU(t *testing.T) {
 	ts := newTestServer(t)
 	browser := browsertest.New(t)
@@ -34,12 +55,7 @@ func TestBrowsersCallThroughTheSFU(t *testing.T) {
 		t.Fatalf("a waiting customer must hold no media: %+v", got.Participants)
 	}
 
-	specialist := browser.NewNamedTab(t, "specialist")
-	must(t, "open specialist link", browsertest.Navigate(specialist, s.SpecialistURL))
-	admit := `[data-testid="admit"]`
-	must(t, "waiting customer appears in the console", browsertest.WaitVisible(specialist, admit, 15*time.Second))
-	must(t, "admit", browsertest.Click(specialist, admit))
-
+	specialist := specialistAdmits(t, browser, s.SpecialistURL)
 	must(t, "customer in call", browsertest.WaitState(customer, "in-call", 15*time.Second))
 	must(t, "customer decodes the specialist's video", browsertest.WaitFramesDecoded(customer, 10, 30*time.Second))
 	must(t, "specialist decodes the customer's video", browsertest.WaitFramesDecoded(specialist, 10, 30*time.Second))
@@ -78,10 +94,7 @@ func TestBrowserCustomerDenied(t *testing.T) {
 	browser := browsertest.New(t)
 	s := ts.createSession(t)
 
-	customer := browser.NewNamedTab(t, "customer")
-	must(t, "open customer link", browsertest.Navigate(customer, s.CustomerURL))
-	must(t, "join", browsertest.Click(customer, `[data-testid="join"]`))
-	must(t, "customer waits", browsertest.WaitState(customer, "waiting", 10*time.Second))
+	customer := customerWaits(t, browser, s.CustomerURL)
 
 	specialist := browser.NewNamedTab(t, "specialist")
 	must(t, "open specialist link", browsertest.Navigate(specialist, s.SpecialistURL))
