@@ -262,7 +262,11 @@ export class Call extends EventTarget {
         // one id across the bundle and try once more.
         if (!/header extension/i.test(err.message)) throw err;
         console.warn(`assist: ${err.message}; retrying with one id per header extension`);
+        // If the SFU's offer arrived meanwhile, answering it comes first; negotiationneeded
+        // fires again once the connection is back to stable.
+        if (pc.signalingState !== 'stable') return;
         const offer = await pc.createOffer();
+        if (pc.signalingState !== 'stable') return;
         await pc.setLocalDescription({ type: 'offer', sdp: harmonizeExtmaps(offer.sdp) });
       }
       // An SFU offer may have arrived and rolled ours back meanwhile; then
