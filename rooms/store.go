@@ -19,17 +19,17 @@ import (
 
 // Bucket and stream names.
 const (
-	bucketOrgs        = "assist_orgs"
-	bucketSpecialists = "assist_specialists"
-	bucketEmails      = "assist_specialist_emails"
-	bucketAPIKeys     = "assist_apikeys"
-	bucketSessions    = "assist_sessions"
-	bucketConfig      = "assist_config"
-	streamEvents      = "ASSIST_EVENTS"
-	eventsSubjectRoot = "assist.events"
-	eventsRetention   = 30 * 24 * time.Hour
-	maxParticipants   = 16
-	maxCASAttempts    = 20
+	bucketOrgs             = "assist_orgs"
+	bucketSpecialists      = "assist_specialists"
+	bucketEmails           = "assist_specialist_emails"
+	bucketAPIKeys          = "assist_apikeys"
+	bucketSessions         = "assist_sessions"
+	bucketConfig           = "assist_config"
+	streamEvents           = "ASSIST_EVENTS"
+	eventsSubjectRoot      = "assist.events"
+	eventsRetention        = 30 * 24 * time.Hour
+	defaultMaxParticipants = 16
+	maxCASAttempts         = 20
 )
 
 // Store is the state of Assist in JetStream.
@@ -44,11 +44,21 @@ type Store struct {
 	appointments jetstream.KeyValue
 	log          *slog.Logger
 	now          func() time.Time
+	// maxParticipants bounds one session; set once, before use, by SetMaxParticipants.
+	maxParticipants int
+}
+
+// SetMaxParticipants bounds how many participants one session holds (specialists and
+// customers together). Call it before the store is used.
+func (s *Store) SetMaxParticipants(n int) {
+	if n > 0 {
+		s.maxParticipants = n
+	}
 }
 
 // Open creates the buckets and the events stream if they are missing.
 func Open(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error) {
-	s := &Store{bus: b, log: log, now: time.Now}
+	s := &Store{bus: b, log: log, now: time.Now, maxParticipants: defaultMaxParticipants}
 	buckets := []struct {
 		name string
 		kv   *jetstream.KeyValue
@@ -338,7 +348,7 @@ func (s *Store) Join(ctx context.Context, orgID, sessionID string, req JoinReque
 			}
 			return nil
 		}
-		if len(sess.Participants) >= maxParticipants {
+		if len(sess.Participants) >= s.maxParticipants {
 			return fmt.Errorf("%w: the session is full", ErrInvalidState)
 		}
 		p := Participant{ID: newID("par_"), Role: req.Role, Name: req.Name, Key: req.Key, State: ParticipantWaiting, JoinedAt: now}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -100,8 +101,15 @@ func (s *Server) handleStopRecording(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.recordingView(m))
 }
 
-// startRecording records a session's call on this node and shows everyone the indicator.
+// startRecording records a session's call on this node. Everyone in the call is told first
+// (a "starting" notice, kept in the timeline so a late joiner sees it too); only then does the
+// recorder write anything, and the indicator goes on.
 func (s *Server) startRecording(ctx context.Context, orgID, sessionID string) (string, error) {
+	notice := wire.Recording{Meta: wire.Meta{ID: newMessageID(), Time: time.Now().UTC(),
+		From: wire.Sender{Role: "system", Name: "Assist"}}, Starting: true}
+	if err := s.publishTool(ctx, orgID, sessionID, wire.TypeRecording, notice, true); err != nil {
+		return "", fmt.Errorf("tell the participants before recording: %w", err)
+	}
 	id, err := s.recorder.Start(ctx, orgID, sessionID, s.sfu.Room(sessionID))
 	if err != nil {
 		return "", err
@@ -211,6 +219,19 @@ func (s *Server) recordingView(m recording.Manifest) recordingView {
 			StartedAt: seg.StartedAt, DurationMS: seg.DurationMS, Size: seg.Size, URL: s.downloadURL(seg.Key)})
 	}
 	return v
+}
+
+// stopRecordingsInBackground stops the session's recordings without holding up the caller (a
+// participant's socket loop): finishing the last files can take a moment. then runs after.
+func (s *Server) stopRecordingsInBackground(orgID, sessionID string, then func(context.Context)) {
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		s.stopRecordings(orgID, sessionID)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		then(ctx)
+	}()
 }
 
 // stopRecordings stops the session's recordings running on this node, as when it ends.

@@ -47,6 +47,10 @@ func TestRecordingACallThroughTheAPI(t *testing.T) {
 	}
 	var indicator wire.Recording
 	customer.expect(wire.TypeRecording, &indicator)
+	if !indicator.Starting || indicator.Active {
+		t.Fatalf("the customer was not told before recording started: %+v", indicator)
+	}
+	customer.expect(wire.TypeRecording, &indicator)
 	if !indicator.Active || indicator.RecordingID != rec.ID {
 		t.Fatalf("the customer was not told: %+v", indicator)
 	}

@@ -93,6 +93,7 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 	if s.rooms, err = rooms.Open(ctx, s.bus, log); err != nil {
 		return nil, err
 	}
+	s.rooms.SetMaxParticipants(cfg.MaxParticipants)
 	if err := s.openObjectStore(ctx); err != nil {
 		return nil, err
 	}

@@ -30,6 +30,8 @@ const (
 	messageRate        = 50 // per second, sustained
 	messageBurst       = 200
 	storeTimeout       = 5 * time.Second
+	// storagePollInterval is how often a specialist's socket checks the upload backlog.
+	storagePollInterval = time.Second
 )
 
 var upgrader = websocket.Upgrader{
@@ -102,10 +104,12 @@ type participant struct {
 
 	lastQueue  string
 	lastRoster string
-	closeCode  int
-	closeText  string
-	overflowed chan struct{} // closed when the outbox overflowed
-	quit       chan struct{} // closed when the loop has ended
+	// uploadsBehind is the storage backlog this specialist was last told of.
+	uploadsBehind int
+	closeCode     int
+	closeText     string
+	overflowed    chan struct{} // closed when the outbox overflowed
+	quit          chan struct{} // closed when the loop has ended
 }
 
 func (p *participant) run(ctx context.Context) {
@@ -142,6 +146,7 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 	var timeline <-chan []byte
 	var timelineOverflow <-chan struct{}
 	var peerDone <-chan struct{}
+	var storagePoll <-chan time.Time // specialists only: is storage keeping up?
 	defer func() {
 		if p.stopWatch != nil {
 			p.stopWatch()
@@ -191,6 +196,12 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 				}
 				timeline, timelineOverflow = p.timeline.Entries, p.timeline.Overflowed
 				p.sendHistory(ctx)
+				if p.role == rooms.RoleSpecialist {
+					poll := time.NewTicker(storagePollInterval)
+					defer poll.Stop()
+					storagePoll = poll.C
+					p.reportStorage()
+				}
 			}
 			if p.peer != nil && peerDone == nil {
 				peerDone = p.peer.Done()
@@ -204,6 +215,8 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 		case <-timelineOverflow:
 			p.closeCode, p.closeText = websocket.CloseTryAgainLater, "fell behind: reconnect"
 			return false
+		case <-storagePoll:
+			p.reportStorage()
 		case <-peerDone:
 			// The media connection failed or was closed; a new offer starts a new one.
 			p.peer, peerDone = nil, nil
@@ -593,6 +606,14 @@ func (p *participant) leave() {
 	p.log.Info("left")
 }
 
+// reportStorage tells a specialist when recording uploads fall behind or catch up.
+func (p *participant) reportStorage() {
+	if n := p.srv.recorder.Backlog(); n != p.uploadsBehind {
+		p.uploadsBehind = n
+		p.send(wire.TypeStorage, wire.Storage{UploadsBehind: n})
+	}
+}
+
 // recordCall starts or stops recording the call from the console.
 func (p *participant) recordCall(ctx context.Context, active bool) *wire.Error {
 	if p.role != rooms.RoleSpecialist {
@@ -615,20 +636,28 @@ func (p *participant) recordCall(ctx context.Context, active bool) *wire.Error {
 	case len(running) == 0:
 		return wire.Errorf(wire.CodeInvalidState, "not recording")
 	default:
-		p.srv.stopRecordings(p.orgID, p.sessionID)
-		p.record(context.WithoutCancel(ctx), audit.ActionRecordingStop, running[0])
+		// The indicator goes off for everyone when the recording has stopped.
+		event := p.auditEvent(audit.ActionRecordingStop, running[0])
+		p.srv.stopRecordingsInBackground(p.orgID, p.sessionID, func(ctx context.Context) {
+			p.srv.record(ctx, event)
+		})
 	}
 	return nil
 }
 
 // record writes what this participant did to the audit trail.
 func (p *participant) record(ctx context.Context, action, target string) {
+	p.srv.record(ctx, p.auditEvent(action, target))
+}
+
+// auditEvent describes something this participant did.
+func (p *participant) auditEvent(action, target string) audit.Event {
 	kind := audit.ActorCustomer
 	if p.role == rooms.RoleSpecialist {
 		kind = audit.ActorSpecialist
 	}
-	p.srv.record(ctx, audit.Event{OrgID: p.orgID, Actor: audit.Actor{Kind: kind, ID: p.id, Name: p.name},
-		Action: action, SessionID: p.sessionID, Target: target, RemoteAddr: p.remoteAddr})
+	return audit.Event{OrgID: p.orgID, Actor: audit.Actor{Kind: kind, ID: p.id, Name: p.name},
+		Action: action, SessionID: p.sessionID, Target: target, RemoteAddr: p.remoteAddr}
 }
 
 func roomsToWire(log *slog.Logger, err error) *wire.Error {

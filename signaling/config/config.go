@@ -55,6 +55,8 @@ type Config struct {
 
 	WebhookAllowPrivate bool
 
+	MaxParticipants int
+
 	SMTPHost     string
 	SMTPPort     int
 	SMTPUsername string
@@ -91,6 +93,7 @@ func Defaults() Config {
 		LinkTTL:          24 * time.Hour,
 		ConsoleTTL:       8 * time.Hour,
 		AppointmentGrace: 10 * time.Minute,
+		MaxParticipants:  16,
 		SMTPPort:         587,
 		SMTPStartTLS:     "require",
 		ShutdownTimeout:  15 * time.Second,
@@ -212,6 +215,7 @@ func settings() []setting {
 		text("sms-token", "the SMS provider's auth token (twilio)", func(c *Config) *string { return &c.SMSToken }),
 		text("sms-from", "the SMS sender number or id (twilio)", func(c *Config) *string { return &c.SMSFrom }),
 		text("sms-secret", "the shared secret that signs webhook SMS requests (webhook)", func(c *Config) *string { return &c.SMSSecret }),
+		integer("max-participants", "most participants one session holds (specialists, customers and experts together)", func(c *Config) *int { return &c.MaxParticipants }),
 		duration("link-ttl", "how long session links stay valid", func(c *Config) *time.Duration { return &c.LinkTTL }),
 		duration("console-ttl", "how long a console sign-in lasts", func(c *Config) *time.Duration { return &c.ConsoleTTL }),
 		duration("appointment-grace", "how early before and how late after its window an appointment's link opens", func(c *Config) *time.Duration { return &c.AppointmentGrace }),
@@ -391,6 +395,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return fmt.Errorf("sms-provider: %q is not twilio or webhook", c.SMSProvider)
+	}
+	if c.MaxParticipants < 2 || c.MaxParticipants > 1000 {
+		return fmt.Errorf("max-participants: want 2..1000, got %d", c.MaxParticipants)
 	}
 	if c.LinkTTL < time.Minute {
 		return errors.New("link-ttl: must be at least 1m")

@@ -377,11 +377,22 @@ func (m *ScreenShareSend) validate() error {
 // TypeRecording tells everyone in the call that recording started or stopped (server only).
 const TypeRecording Type = "recording"
 
-// Recording is the recording indicator.
+// Recording is the recording indicator. Before a recording starts everyone is told with
+// Starting set (and Active false); only then is anything written.
 type Recording struct {
 	Meta
 	Active      bool   `json:"active"`
-	RecordingID string `json:"recording_id"`
+	Starting    bool   `json:"starting,omitempty"`
+	RecordingID string `json:"recording_id,omitempty"`
+}
+
+// TypeStorage tells specialists how far uploads to object storage are behind (server only):
+// sent when the number of recording segments waiting for storage changes.
+const TypeStorage Type = "storage"
+
+// Storage is the upload backlog on the node hosting the call.
+type Storage struct {
+	UploadsBehind int `json:"uploads_behind"`
 }
 
 // TypeRecord asks to start or stop recording the call (specialists).
