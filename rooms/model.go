@@ -56,6 +56,7 @@ type Organization struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	Policy    Policy    `json:"policy"`
 }
 
 // Specialist is a person who signs in to the console.

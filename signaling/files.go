@@ -35,16 +35,17 @@ const (
 	maxFileNameLen  = 120
 )
 
-// allowedFileTypes are the content types accepted for shared files, as http.DetectContentType
-// names them (office documents are ZIP containers).
+// allowedFileTypes are the media types accepted for shared files, as http.DetectContentType
+// names them without parameters (office documents are ZIP containers). An organisation's
+// policy may narrow them.
 var allowedFileTypes = map[string]string{
-	"image/jpeg":                "jpg",
-	"image/png":                 "png",
-	"image/gif":                 "gif",
-	"image/webp":                "webp",
-	"application/pdf":           "pdf",
-	"text/plain; charset=utf-8": "txt",
-	"application/zip":           "zip",
+	"image/jpeg":      "jpg",
+	"image/png":       "png",
+	"image/gif":       "gif",
+	"image/webp":      "webp",
+	"application/pdf": "pdf",
+	"text/plain":      "txt",
+	"application/zip": "zip",
 }
 
 func newMessageID() string {
@@ -121,15 +122,19 @@ func (s *Server) handleUploadFile(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusBadRequest, "bad-parameter", "name: give the file's name as ?name=")
 		return
 	}
-	data, ok := readUpload(w, r, maxFileSize)
+	rules, err := s.fileRules(r.Context(), c.orgID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	data, ok := readUpload(w, r, rules.maxBytes)
 	if !ok {
 		return
 	}
-	contentType := http.DetectContentType(data)
-	ext, allowed := allowedFileTypes[contentType]
+	contentType, ext, allowed := rules.allow(http.DetectContentType(data))
 	if !allowed {
 		problem.Write(w, r, http.StatusUnsupportedMediaType, "file-type-not-allowed",
-			fmt.Sprintf("files of type %s cannot be shared", contentType))
+			fmt.Sprintf("files of type %s cannot be shared in this organisation", contentType))
 		return
 	}
 	id := newObjectID("fil_")
@@ -211,18 +216,29 @@ func (s *Server) handleUploadSnapshot(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, info)
 }
 
+// sizeText writes a byte count for people.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.0f KiB", float64(n)/1024)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 // readUpload reads a whole request body up to limit: an upload is stored only once it has
 // fully arrived, so an interrupted upload leaves nothing behind.
 func readUpload(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
 	if r.ContentLength > limit {
-		problem.Write(w, r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("uploads are limited to %d MiB", limit>>20))
+		problem.Write(w, r, http.StatusRequestEntityTooLarge, "too-large", "uploads are limited to "+sizeText(limit))
 		return nil, false
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		problem.Write(w, r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("uploads are limited to %d MiB", limit>>20))
+		problem.Write(w, r, http.StatusRequestEntityTooLarge, "too-large", "uploads are limited to "+sizeText(limit))
 		return nil, false
 	case err != nil:
 		problem.Write(w, r, http.StatusBadRequest, "incomplete-upload", "the upload did not complete")

@@ -50,6 +50,7 @@ func (s *Server) runPlatform(ctx context.Context) {
 	s.background(ctx, "webhook bridge", s.bridgeEventsToWebhooks)
 	s.background(ctx, "notifier", s.notifier.Run)
 	s.background(ctx, "recording uploader", s.recorder.Run)
+	s.background(ctx, "retention", s.enforceRetention)
 }
 
 // background runs a worker owned by the server until ctx ends.

@@ -46,6 +46,7 @@ type Server struct {
 	recorder        *recording.Manager
 	recordingMu     sync.Mutex
 	recordingOwners map[string]recordingOwner // recordings running on this node
+	autoRecordMu    sync.Mutex                // one automatic start at a time
 	templates       *notify.Templates
 	workers         sync.WaitGroup // background workers (webhook delivery, ...), stopped on shutdown
 	stopWorkers     context.CancelFunc

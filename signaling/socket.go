@@ -455,6 +455,7 @@ func (p *participant) admit(ctx context.Context, m *wire.Admit) *wire.Error {
 	_, err := p.srv.rooms.Admit(ctx, p.orgID, p.sessionID, m.ParticipantID, p.id)
 	if err == nil {
 		p.record(ctx, audit.ActionParticipantAdmit, m.ParticipantID)
+		p.srv.autoRecord(p.orgID, p.sessionID) // if the organisation records every call
 	}
 	return roomsToWire(p.log, err)
 }

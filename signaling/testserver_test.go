@@ -35,6 +35,12 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return startTestServer(t, testConfig(t))
+}
+
+// testConfig is the suite's configuration: everything embedded, data in a temporary directory.
+func testConfig(t *testing.T) config.Config {
+	t.Helper()
 	cfg := config.Defaults()
 	cfg.Addr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
@@ -43,7 +49,7 @@ func newTestServer(t *testing.T) *testServer {
 	cfg.BootstrapPassword = testPassword
 	cfg.ShutdownTimeout = 5 * time.Second
 	cfg.WebhookAllowPrivate = true // receivers in tests listen on 127.0.0.1
-	return startTestServer(t, cfg)
+	return cfg
 }
 
 func startTestServer(t *testing.T, cfg config.Config) *testServer {

@@ -24,6 +24,14 @@ const (
 	maxKeyLen  = 1024 // S3's limit, in bytes
 )
 
+// OrgPrefix is the folder holding everything of one organisation: "orgs/{org}/".
+func OrgPrefix(org string) (string, error) {
+	if err := checkID("organisation id", org); err != nil {
+		return "", err
+	}
+	return "orgs/" + org + "/", nil
+}
+
 // SessionPrefix is the folder holding everything of one session:
 // "orgs/{org}/sessions/{session}/". Deleting or listing it touches nothing
 // of another session or organisation, because ids cannot contain "/".

@@ -71,6 +71,7 @@ const (
 	ActionParticipantAdmit   = "participant.admit"
 	ActionParticipantDeny    = "participant.deny"
 	ActionSessionEnd         = "session.end"
+	ActionSessionDelete      = "session.delete"
 	ActionRecordingStart     = "recording.start"
 	ActionRecordingStop      = "recording.stop"
 	ActionSnapshotTake       = "snapshot.take"
