@@ -67,6 +67,9 @@ type Specialist struct {
 	Name         string    `json:"name"`
 	PasswordHash string    `json:"password_hash"`
 	CreatedAt    time.Time `json:"created_at"`
+	// Role is what the specialist may do in the organisation; records from before roles
+	// existed (the bootstrapped first specialist) have none and are administrators.
+	Role StaffRole `json:"role,omitempty"`
 }
 
 // APIKey is an organisation's key for the REST API, stored by the hash of its secret.
@@ -75,6 +78,10 @@ type APIKey struct {
 	OrgID     string    `json:"org_id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// ID names the key in the API without revealing it; Scopes are what it may do (none
+	// recorded: the default scopes, see DefaultScopes).
+	ID     string   `json:"id,omitempty"`
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Session is one video assistance session and its waiting room.

@@ -164,9 +164,9 @@ func emailKey(email string) string {
 }
 
 // CreateSpecialist adds a specialist; emails are unique across all organisations.
-func (s *Store) CreateSpecialist(ctx context.Context, orgID, email, name, passwordHash string) (*Specialist, error) {
+func (s *Store) CreateSpecialist(ctx context.Context, orgID, email, name, passwordHash string, role StaffRole) (*Specialist, error) {
 	sp := &Specialist{ID: newID("spc_"), OrgID: orgID, Email: strings.TrimSpace(email), Name: name,
-		PasswordHash: passwordHash, CreatedAt: s.now().UTC()}
+		PasswordHash: passwordHash, CreatedAt: s.now().UTC(), Role: role}
 	if err := createJSON(ctx, s.emails, emailKey(email), orgID+"."+sp.ID); err != nil {
 		if errors.Is(err, ErrConflict) {
 			return nil, fmt.Errorf("%w: email %s is taken", ErrConflict, email)
@@ -195,9 +195,9 @@ func (s *Store) Specialist(ctx context.Context, orgID, id string) (*Specialist, 
 	return sp, err
 }
 
-// AddAPIKey stores an API key by its hash.
-func (s *Store) AddAPIKey(ctx context.Context, orgID, name, hash string) (*APIKey, error) {
-	k := &APIKey{Hash: hash, OrgID: orgID, Name: name, CreatedAt: s.now().UTC()}
+// AddAPIKey stores an API key by its hash, with what it may do.
+func (s *Store) AddAPIKey(ctx context.Context, orgID, name, hash string, scopes []string) (*APIKey, error) {
+	k := &APIKey{Hash: hash, OrgID: orgID, Name: name, CreatedAt: s.now().UTC(), ID: newID("key_"), Scopes: scopes}
 	return k, createJSON(ctx, s.apiKeys, hash, k)
 }
 

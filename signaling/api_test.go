@@ -129,7 +129,7 @@ func TestOrganisationsCannotSeeEachOther(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherKey := auth.NewAPIKey()
-	if _, err := ts.rooms.AddAPIKey(ctx, other.ID, "k", auth.HashAPIKey(otherKey)); err != nil {
+	if _, err := ts.rooms.AddAPIKey(ctx, other.ID, "k", auth.HashAPIKey(otherKey), nil); err != nil {
 		t.Fatal(err)
 	}
 	mine := ts.createSession(t)

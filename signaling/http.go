@@ -52,6 +52,13 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/sessions/{id}/end", s.authorized(s.handleEndSession))
 	handle("GET /v1/organization", s.authorized(s.handleGetOrganization))
 	handle("PATCH /v1/organization", s.authorized(s.handleUpdateOrganization))
+	handle("GET /v1/specialists", s.authorized(s.handleListSpecialists))
+	handle("POST /v1/specialists", s.authorized(s.handleCreateSpecialist))
+	handle("GET /v1/api-keys", s.authorized(s.handleListAPIKeys))
+	handle("POST /v1/api-keys", s.authorized(s.handleCreateAPIKey))
+	handle("DELETE /v1/api-keys/{id}", s.authorized(s.handleRevokeAPIKey))
+	handle("GET /v1/orgs", s.authorized(s.handleListOrganizations))
+	handle("POST /v1/orgs", s.authorized(s.handleCreateOrganization))
 	handle("POST /v1/sessions/{id}/links", s.authorized(s.handleNewLinks))
 	handle("POST /v1/sessions/{id}/recordings", s.authorized(s.handleStartRecording))
 	handle("GET /v1/sessions/{id}/recordings", s.authorized(s.handleListRecordings))
@@ -149,8 +156,10 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 // caller is who an API request comes from: always exactly one organisation.
 type caller struct {
 	OrgID        string
-	SpecialistID string // empty for API keys
-	KeyName      string // which API key: its name and the start of its hash
+	SpecialistID string          // empty for API keys
+	KeyName      string          // which API key: its name and the start of its hash
+	Role         rooms.StaffRole // a specialist's role; empty for API keys
+	Perms        []string        // what the caller may do (see routePermissions)
 }
 
 type callerKey struct{}
@@ -162,6 +171,9 @@ func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="assist"`)
 			problem.Write(w, r, http.StatusUnauthorized, "unauthorized", err.Error())
+			return
+		}
+		if !s.permitted(w, r, c) {
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
@@ -181,13 +193,19 @@ func (s *Server) authenticate(r *http.Request) (caller, error) {
 		if err != nil {
 			return caller{}, errors.New("unknown API key")
 		}
-		return caller{OrgID: key.OrgID, KeyName: key.Name + ":" + key.Hash[:12]}, nil
+		return callerForKey(key), nil
 	}
 	claims, err := s.issuer.VerifyConsole(token)
 	if err != nil {
 		return caller{}, errors.New("console token: " + err.Error())
 	}
-	return caller{OrgID: claims.Org, SpecialistID: claims.Subject}, nil
+	// The role is read now, not from the token: a changed role or a removed specialist
+	// takes effect at once.
+	sp, err := s.rooms.Specialist(r.Context(), claims.Org, claims.Subject)
+	if err != nil {
+		return caller{}, errors.New("console token: the specialist no longer exists")
+	}
+	return callerForSpecialist(sp), nil
 }
 
 func callerOf(r *http.Request) caller { return r.Context().Value(callerKey{}).(caller) }

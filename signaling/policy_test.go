@@ -12,6 +12,7 @@ import (
 
 	"github.com/assist-video/assist/recording/store"
 	"github.com/assist-video/assist/recording/store/storetest"
+	"github.com/assist-video/assist/rooms"
 	"github.com/assist-video/assist/signaling/api"
 	"github.com/assist-video/assist/signaling/problem"
 	"github.com/assist-video/assist/signaling/wire"
@@ -58,9 +59,13 @@ func TestOrganizationPolicy(t *testing.T) {
 		}
 	})
 
-	t.Run("a specialist's console token cannot change it", func(t *testing.T) {
+	t.Run("a specialist who is not an admin cannot change it", func(t *testing.T) {
+		var sp specialistView
+		if resp := ts.do(t, "POST", "/v1/specialists", ts.APIKey, createSpecialist{Email: "bea@example.com", Name: "Bea", Password: "a long password"}, &sp); resp.StatusCode != 201 || sp.Role != rooms.StaffSpecialist {
+			t.Fatalf("create specialist: %d %+v", resp.StatusCode, sp)
+		}
 		var login api.LoginResult
-		ts.do(t, "POST", "/v1/auth/login", "", api.Login{Email: testEmail, Password: testPassword}, &login)
+		ts.do(t, "POST", "/v1/auth/login", "", api.Login{Email: "bea@example.com", Password: "a long password"}, &login)
 		if resp := ts.do(t, "PATCH", "/v1/organization", login.Token, map[string]any{"policy": map[string]any{"auto_record": true}}, nil); resp.StatusCode != 403 {
 			t.Fatalf("console token changed the policy: %d", resp.StatusCode)
 		}

@@ -209,10 +209,11 @@ func (s *Server) bootstrap(ctx context.Context) (Bootstrap, error) {
 	if err != nil {
 		return b, err
 	}
-	if _, err := s.rooms.CreateSpecialist(ctx, org.ID, b.Email, "Specialist", hash); err != nil {
+	if _, err := s.rooms.CreateSpecialist(ctx, org.ID, b.Email, "Specialist", hash, rooms.StaffAdmin); err != nil {
 		return b, err
 	}
-	if _, err := s.rooms.AddAPIKey(ctx, org.ID, "bootstrap", auth.HashAPIKey(b.APIKey)); err != nil {
+	// The first key administers the whole platform: it creates the other organisations.
+	if _, err := s.rooms.AddAPIKey(ctx, org.ID, "bootstrap", auth.HashAPIKey(b.APIKey), rooms.AllScopes()); err != nil {
 		return b, err
 	}
 	return b, nil

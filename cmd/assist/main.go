@@ -1,5 +1,6 @@
 // Command assist runs an Assist node: the API, the console and customer pages, signaling, the
 // SFU, and (by default) an embedded NATS server and object store under one data directory.
+// Its subcommands (assist help) manage a running node through the REST API.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/assist-video/assist/signaling"
@@ -26,14 +28,33 @@ func main() {
 	}
 }
 
+// run runs the node (no command, or "serve") or one of the admin commands (see cli.go).
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch word := args[0]; {
+		case word == "serve":
+			return serve(ctx, args[1:], getenv, stdout, stderr)
+		case word == "help":
+			printUsage(stdout)
+			return nil
+		case isCommandGroup(word):
+			return runCommand(ctx, args, getenv, stdout, stderr)
+		default:
+			return fmt.Errorf("unknown command %q (see assist help)", word)
+		}
+	}
+	return serve(ctx, args, getenv, stdout, stderr)
+}
+
+// serve runs the node until ctx is done.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 
 	srv, err := signaling.NewServer(ctx, cfg, log)
 	if err != nil {

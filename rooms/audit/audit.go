@@ -79,6 +79,9 @@ const (
 	ActionGeolocationRequest = "geolocation.request"
 	ActionSettingsChange     = "settings.change"
 	ActionAPIKeyCreate       = "api_key.create"
+	ActionAPIKeyRevoke       = "api_key.revoke"
+	ActionSpecialistCreate   = "specialist.create"
+	ActionOrganizationCreate = "organization.create"
 	ActionSignIn             = "auth.sign_in"
 	ActionSignInFailed       = "auth.sign_in_failed"
 )
