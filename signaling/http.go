@@ -176,7 +176,7 @@ func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 		if !s.permitted(w, r, c) {
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+		s.idempotent(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), c, h)
 	}
 }
 

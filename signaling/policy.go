@@ -82,7 +82,7 @@ func (s *Server) handleGetOrganization(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOrganization(org))
+	writeJSONTagged(w, r, http.StatusOK, viewOrganization(org))
 }
 
 func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +95,11 @@ func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request
 		problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", "name: 1 to 200 characters")
 		return
 	}
+	ifMatch := r.Header.Get("If-Match")
 	org, err := s.rooms.UpdateOrganization(r.Context(), c.OrgID, func(o *rooms.Organization) error {
+		if ifMatch != "" && !etagMatches(ifMatch, etagOf(viewOrganization(o))) {
+			return errPreconditionFailed
+		}
 		if patch.Name != nil {
 			o.Name = strings.TrimSpace(*patch.Name)
 		}
@@ -119,12 +123,16 @@ func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request
 		problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", err.Error())
 		return
 	}
+	if errors.Is(err, errPreconditionFailed) {
+		problem.Write(w, r, http.StatusPreconditionFailed, "precondition-failed", err.Error())
+		return
+	}
 	if err != nil {
 		s.roomsError(w, r, err)
 		return
 	}
 	s.record(r.Context(), s.auditFromRequest(r, audit.ActionSettingsChange, "", "organization"))
-	writeJSON(w, http.StatusOK, viewOrganization(org))
+	writeJSONTagged(w, r, http.StatusOK, viewOrganization(org))
 }
 
 // fileRules are what one organisation lets its sessions share: the largest file and whether

@@ -36,6 +36,7 @@ type Server struct {
 	log             *slog.Logger
 	bus             *bus.Bus
 	rooms           *rooms.Store
+	idempotency     *rooms.Idempotency
 	objects         *store.Store
 	s3              *store.Embedded // the embedded object store, when no S3 endpoint is configured
 	sfu             *media.SFU
@@ -95,6 +96,9 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 		return nil, err
 	}
 	s.rooms.SetMaxParticipants(cfg.MaxParticipants)
+	if s.idempotency, err = rooms.OpenIdempotency(ctx, s.bus); err != nil {
+		return nil, err
+	}
 	if err := s.openObjectStore(ctx); err != nil {
 		return nil, err
 	}
