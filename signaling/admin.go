@@ -55,6 +55,7 @@ var routePermissions = map[string]string{
 	"DELETE /v1/api-keys/{id}":                     rooms.ScopeAdmin,
 	"GET /v1/orgs":                                 rooms.ScopePlatform,
 	"POST /v1/orgs":                                rooms.ScopePlatform,
+	"POST /v1/signing-keys/rotate":                 rooms.ScopePlatform,
 }
 
 // rolePermissions are what each staff role may do.

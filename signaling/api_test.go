@@ -152,8 +152,7 @@ func TestLinkPages(t *testing.T) {
 	ended := ts.createSession(t)
 	ts.do(t, "POST", "/v1/sessions/"+ended.ID+"/end", ts.APIKey, nil, nil)
 
-	expiredIssuer := *ts.issuer
-	expiredIssuer.SetClock(func() time.Time { return time.Now().Add(-48 * time.Hour) })
+	expiredIssuer := ts.issuer.At(func() time.Time { return time.Now().Add(-48 * time.Hour) })
 	expired, _, _ := expiredIssuer.IssueLink(s.OrganizationID, s.ID, auth.RoleCustomer, time.Hour)
 
 	customer := linkToken(s.CustomerURL)

@@ -70,6 +70,7 @@ var authorizationMatrix = []struct {
 	{"DELETE /v1/api-keys/{id}", "/v1/api-keys/key_none", admins},
 	{"GET /v1/orgs", "/v1/orgs", []string{asPlatform}},
 	{"POST /v1/orgs", "/v1/orgs", []string{asPlatform}},
+	{"POST /v1/signing-keys/rotate", "/v1/signing-keys/rotate", []string{asPlatform}},
 }
 
 // publicRoutes need no API key or console token (links, signed URLs or nothing).

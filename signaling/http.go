@@ -59,6 +59,7 @@ func (s *Server) routes() http.Handler {
 	handle("DELETE /v1/api-keys/{id}", s.authorized(s.handleRevokeAPIKey))
 	handle("GET /v1/orgs", s.authorized(s.handleListOrganizations))
 	handle("POST /v1/orgs", s.authorized(s.handleCreateOrganization))
+	handle("POST /v1/signing-keys/rotate", s.authorized(s.handleRotateSigningKey))
 	handle("POST /v1/sessions/{id}/links", s.authorized(s.handleNewLinks))
 	handle("POST /v1/sessions/{id}/recordings", s.authorized(s.handleStartRecording))
 	handle("GET /v1/sessions/{id}/recordings", s.authorized(s.handleListRecordings))

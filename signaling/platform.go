@@ -51,6 +51,7 @@ func (s *Server) runPlatform(ctx context.Context) {
 	s.background(ctx, "notifier", s.notifier.Run)
 	s.background(ctx, "recording uploader", s.recorder.Run)
 	s.background(ctx, "retention", s.enforceRetention)
+	s.background(ctx, "signing keys", s.followKeyring)
 }
 
 // background runs a worker owned by the server until ctx ends.

@@ -6,7 +6,6 @@ package signaling
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -111,7 +110,7 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 	if err := s.openRecorder(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.loadSigningKey(ctx); err != nil {
+	if err := s.loadKeyring(ctx); err != nil {
 		return nil, err
 	}
 	if s.boot, err = s.bootstrap(ctx); err != nil {
@@ -174,22 +173,6 @@ func (s *Server) openObjectStore(ctx context.Context) error {
 	}
 	s.objects = objects
 	return nil
-}
-
-func (s *Server) loadSigningKey(ctx context.Context) error {
-	raw, err := s.rooms.LoadOrCreateSecret(ctx, "link-signing-key", func() []byte {
-		data, _ := json.Marshal(auth.NewSigningKey())
-		return data
-	})
-	if err != nil {
-		return fmt.Errorf("signing key: %w", err)
-	}
-	var key auth.SigningKey
-	if err := json.Unmarshal(raw, &key); err != nil {
-		return fmt.Errorf("signing key: %w", err)
-	}
-	s.issuer, err = auth.NewIssuer(key)
-	return err
 }
 
 func (s *Server) bootstrap(ctx context.Context) (Bootstrap, error) {

@@ -156,8 +156,7 @@ func TestBadSocketInputGetsTypedErrors(t *testing.T) {
 	})
 
 	t.Run("an expired token is refused", func(t *testing.T) {
-		old := *ts.issuer
-		old.SetClock(func() time.Time { return time.Now().Add(-48 * time.Hour) })
+		old := ts.issuer.At(func() time.Time { return time.Now().Add(-48 * time.Hour) })
 		tok, _, _ := old.IssueLink(s.OrganizationID, s.ID, auth.RoleCustomer, time.Hour)
 		sock := ts.dial(t)
 		sock.send(wire.TypeJoin, wire.Join{Token: tok})

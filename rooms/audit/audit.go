@@ -82,6 +82,7 @@ const (
 	ActionAPIKeyRevoke       = "api_key.revoke"
 	ActionSpecialistCreate   = "specialist.create"
 	ActionOrganizationCreate = "organization.create"
+	ActionSigningKeyRotate   = "signing_key.rotate"
 	ActionSignIn             = "auth.sign_in"
 	ActionSignInFailed       = "auth.sign_in_failed"
 )

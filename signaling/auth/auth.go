@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -67,6 +68,7 @@ func NewSigningKey() SigningKey {
 
 // Issuer signs tokens with its current key and accepts any of its keys, so keys can rotate.
 type Issuer struct {
+	mu      sync.RWMutex // guards keys and current, which rotate while serving
 	keys    map[string][]byte
 	current SigningKey
 	now     func() time.Time
@@ -74,14 +76,38 @@ type Issuer struct {
 
 // NewIssuer signs with current and also accepts older.
 func NewIssuer(current SigningKey, older ...SigningKey) (*Issuer, error) {
+	iss := &Issuer{now: time.Now}
+	return iss, iss.SetKeys(current, older...)
+}
+
+// SetKeys rotates: from now on tokens are signed with current, and tokens signed with any of
+// older are still accepted (until they expire or their key is dropped).
+func (i *Issuer) SetKeys(current SigningKey, older ...SigningKey) error {
 	if current.ID == "" || len(current.Secret) < 16 {
-		return nil, errors.New("auth: signing key needs an id and at least 16 bytes")
+		return errors.New("auth: signing key needs an id and at least 16 bytes")
 	}
-	iss := &Issuer{keys: map[string][]byte{current.ID: current.Secret}, current: current, now: time.Now}
+	keys := map[string][]byte{current.ID: current.Secret}
 	for _, k := range older {
-		iss.keys[k.ID] = k.Secret
+		keys[k.ID] = k.Secret
 	}
-	return iss, nil
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.keys, i.current = keys, current
+	return nil
+}
+
+// CurrentKeyID names the key new tokens are signed with.
+func (i *Issuer) CurrentKeyID() string {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.current.ID
+}
+
+// At returns an issuer with the same keys and another clock (tests of expiry).
+func (i *Issuer) At(now func() time.Time) *Issuer {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return &Issuer{keys: i.keys, current: i.current, now: now}
 }
 
 // SetClock replaces the clock (tests).
@@ -119,8 +145,11 @@ func (i *Issuer) issueWith(aud, org, subject string, role Role, ttl time.Duratio
 		Object: object,
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-	tok.Header["kid"] = i.current.ID
-	s, err := tok.SignedString(i.current.Secret)
+	i.mu.RLock()
+	key := i.current
+	i.mu.RUnlock()
+	tok.Header["kid"] = key.ID
+	s, err := tok.SignedString(key.Secret)
 	return s, exp, err
 }
 
@@ -169,7 +198,9 @@ func (i *Issuer) verify(token, aud string) (*Claims, error) {
 	)
 	_, err := parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
+		i.mu.RLock()
 		secret, ok := i.keys[kid]
+		i.mu.RUnlock()
 		if !ok {
 			return nil, ErrUnknownKey
 		}

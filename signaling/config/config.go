@@ -70,9 +70,11 @@ type Config struct {
 	SMSFrom      string
 	SMSSecret    string
 
-	LinkTTL          time.Duration
-	ConsoleTTL       time.Duration
-	AppointmentGrace time.Duration
+	LinkTTL time.Duration
+	// SigningKeyRetention is how long a retired signing key still verifies tokens.
+	SigningKeyRetention time.Duration
+	ConsoleTTL          time.Duration
+	AppointmentGrace    time.Duration
 
 	ShutdownTimeout time.Duration
 	LogLevel        string
@@ -83,22 +85,23 @@ type Config struct {
 func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Addr:             "127.0.0.1:8080",
-		DataDir:          "assist-data",
-		NodeID:           host,
-		S3Bucket:         "assist",
-		S3Region:         "us-east-1",
-		BootstrapEmail:   "specialist@example.com",
-		ICELoopback:      true,
-		LinkTTL:          24 * time.Hour,
-		ConsoleTTL:       8 * time.Hour,
-		AppointmentGrace: 10 * time.Minute,
-		MaxParticipants:  16,
-		SMTPPort:         587,
-		SMTPStartTLS:     "require",
-		ShutdownTimeout:  15 * time.Second,
-		LogLevel:         "info",
-		LogFormat:        "text",
+		Addr:                "127.0.0.1:8080",
+		DataDir:             "assist-data",
+		NodeID:              host,
+		S3Bucket:            "assist",
+		S3Region:            "us-east-1",
+		BootstrapEmail:      "specialist@example.com",
+		ICELoopback:         true,
+		LinkTTL:             24 * time.Hour,
+		ConsoleTTL:          8 * time.Hour,
+		AppointmentGrace:    10 * time.Minute,
+		SigningKeyRetention: 90 * 24 * time.Hour,
+		MaxParticipants:     16,
+		SMTPPort:            587,
+		SMTPStartTLS:        "require",
+		ShutdownTimeout:     15 * time.Second,
+		LogLevel:            "info",
+		LogFormat:           "text",
 	}
 }
 
@@ -216,6 +219,7 @@ func settings() []setting {
 		text("sms-from", "the SMS sender number or id (twilio)", func(c *Config) *string { return &c.SMSFrom }),
 		text("sms-secret", "the shared secret that signs webhook SMS requests (webhook)", func(c *Config) *string { return &c.SMSSecret }),
 		integer("max-participants", "most participants one session holds (specialists, customers and experts together)", func(c *Config) *int { return &c.MaxParticipants }),
+		duration("signing-key-retention", "how long a retired signing key still verifies links and sign-ins after a rotation (keep it above link-ttl and appointment windows)", func(c *Config) *time.Duration { return &c.SigningKeyRetention }),
 		duration("link-ttl", "how long session links stay valid", func(c *Config) *time.Duration { return &c.LinkTTL }),
 		duration("console-ttl", "how long a console sign-in lasts", func(c *Config) *time.Duration { return &c.ConsoleTTL }),
 		duration("appointment-grace", "how early before and how late after its window an appointment's link opens", func(c *Config) *time.Duration { return &c.AppointmentGrace }),
@@ -398,6 +402,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxParticipants < 2 || c.MaxParticipants > 1000 {
 		return fmt.Errorf("max-participants: want 2..1000, got %d", c.MaxParticipants)
+	}
+	if c.SigningKeyRetention < time.Hour {
+		return fmt.Errorf("signing-key-retention: want at least 1h, got %s", c.SigningKeyRetention)
 	}
 	if c.LinkTTL < time.Minute {
 		return errors.New("link-ttl: must be at least 1m")
