@@ -12,6 +12,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/assist-video/assist/media/internal/udpbatch"
 )
 
 // keyframeInterval is the least time between two keyframe requests (PLI) sent to one
@@ -20,6 +22,19 @@ const keyframeInterval = 500 * time.Millisecond
 
 // receiveBufferSize holds any RTP packet Pion hands over (its receive MTU is 1460).
 const receiveBufferSize = 1500
+
+// historySize is how many of a video track's latest packets the SFU keeps to answer NACKs:
+// about a second of a 720p camera. A power of two.
+const historySize = 512
+
+// resendInterval is the least time between two retransmissions of one packet to one
+// subscriber: a NACK repeated sooner is answered by the retransmission already on its way.
+const resendInterval = 50 * time.Millisecond
+
+// resendLimit is how many times one packet is sent again to one subscriber at most. A
+// subscriber that keeps losing packets (a full socket, a congested link) keeps NACKing them;
+// without a bound, retransmissions would multiply the very load that loses them.
+const resendLimit = 3
 
 // upTrack is a track a participant publishes: it reads RTP from the publisher and writes each
 // packet to every subscriber's downTrack.
@@ -42,12 +57,18 @@ type upTrack struct {
 	mu          sync.Mutex
 	subscribers atomic.Pointer[[]*downTrack]
 
+	// sends batches the subscribers' copies of a packet into one system call; nil: no batching.
+	sends *udpbatch.Group
+	// history holds the latest packets of a video track, for retransmissions; nil for audio.
+	history *packetHistory
+
 	keyframeWanted chan struct{} // cap 1: a keyframe request is pending
 	done           chan struct{} // closed when the publisher's track has ended
 
 	packetsIn, bytesIn   atomic.Uint64
 	packetsOut, bytesOut atomic.Uint64
 	keyframeRequests     atomic.Uint64 // PLIs sent to the publisher
+	retransmissions      atomic.Uint64 // packets sent again to subscribers that NACKed them
 }
 
 func newUpTrack(publisher *Peer, remote *webrtc.TrackRemote) *upTrack {
@@ -57,7 +78,13 @@ func newUpTrack(publisher *Peer, remote *webrtc.TrackRemote) *upTrack {
 	if id == "" {
 		id = fmt.Sprintf("%s-%d", remote.Kind(), remote.SSRC())
 	}
+	var history *packetHistory
+	if remote.Kind() == webrtc.RTPCodecTypeVideo {
+		history = &packetHistory{}
+	}
 	return &upTrack{
+		sends:          publisher.room.sfu.sends,
+		history:        history,
 		publisher:      publisher,
 		remote:         remote,
 		id:             id,
@@ -91,6 +118,7 @@ func (u *upTrack) forwardLoop() {
 		}
 		u.packetsIn.Add(1)
 		u.bytesIn.Add(uint64(n))
+		u.history.add(pkt.SequenceNumber, buf[:n])
 		u.tap(&pkt)
 		u.forward(&pkt)
 	}
@@ -110,6 +138,8 @@ func (u *upTrack) forward(pkt *rtp.Packet) {
 	size := uint64(pkt.MarshalSize())
 
 	var packets uint64
+	u.sends.Begin() // the copies below leave together, at End
+	defer u.sends.End()
 	for _, d := range *subs {
 		b := d.binding.Load()
 		if b == nil {
@@ -241,6 +271,100 @@ type downTrack struct {
 	sender  *webrtc.RTPSender // owned by the subscriber's negotiation loop
 	binding atomic.Pointer[binding]
 	flowing atomic.Bool // a packet has reached the subscriber's transport
+
+	// Owned by the goroutine reading the subscriber's RTCP (Peer.readSubscriberRTCP).
+	resent *[historySize]resendMark // when each recent packet was last sent again
+	rtx    rtp.Packet               // reused for retransmissions
+	rtxBuf []byte
+}
+
+// resendMark is when a packet was last retransmitted to one subscriber, and how often.
+type resendMark struct {
+	seq   uint16
+	count uint8
+	at    time.Time
+}
+
+// resend answers a subscriber's NACK from the track's history: each packet still held is
+// sent again (SSRC and payload type rewritten as in forward), unless it was sent again less
+// than resendInterval ago or resendLimit times already. Packets no longer held are not
+// answered: the subscriber asks for a keyframe when it cannot recover.
+func (d *downTrack) resend(nack *rtcp.TransportLayerNack) {
+	h := d.up.history
+	b := d.binding.Load()
+	if h == nil || b == nil || nack.MediaSSRC != b.ssrc {
+		return
+	}
+	if d.resent == nil {
+		d.resent = new([historySize]resendMark)
+		d.rtxBuf = make([]byte, receiveBufferSize)
+	}
+	now := time.Now()
+	for _, pair := range nack.Nacks {
+		pair.Range(func(seq uint16) bool {
+			mark := &d.resent[seq%historySize]
+			if mark.seq != seq || mark.at.IsZero() {
+				*mark = resendMark{seq: seq}
+			} else if mark.count >= resendLimit || now.Sub(mark.at) < resendInterval {
+				return true
+			}
+			n := h.get(seq, d.rtxBuf)
+			if n == 0 || d.rtx.Unmarshal(d.rtxBuf[:n]) != nil {
+				return true
+			}
+			d.rtx.Header.Extension = false
+			d.rtx.Header.Extensions = d.rtx.Header.Extensions[:0]
+			d.rtx.Header.SSRC = b.ssrc
+			d.rtx.Header.PayloadType = b.payloadType
+			if _, err := b.writer.WriteRTP(&d.rtx.Header, d.rtx.Payload); err != nil {
+				return false
+			}
+			mark.count++
+			mark.at = now
+			d.up.retransmissions.Add(1)
+			return true
+		})
+	}
+}
+
+// packetHistory is a video track's latest packets as the publisher sent them, one copy for
+// all subscribers. The forwarding loop adds; the subscribers' RTCP readers get.
+type packetHistory struct {
+	mu    sync.Mutex
+	slots [historySize]struct {
+		seq uint16
+		n   int // 0: empty
+	}
+	data []byte // historySize × receiveBufferSize, allocated with the first packet
+}
+
+// add keeps a copy of a packet, replacing the one historySize sequence numbers older. A nil
+// history keeps nothing.
+func (h *packetHistory) add(seq uint16, raw []byte) {
+	if h == nil || len(raw) > receiveBufferSize {
+		return
+	}
+	i := int(seq % historySize)
+	h.mu.Lock()
+	if h.data == nil {
+		h.data = make([]byte, historySize*receiveBufferSize)
+	}
+	h.slots[i].seq = seq
+	h.slots[i].n = copy(h.data[i*receiveBufferSize:(i+1)*receiveBufferSize], raw)
+	h.mu.Unlock()
+}
+
+// get copies the packet with sequence number seq into buf and returns its length, or 0 if
+// it is no longer held.
+func (h *packetHistory) get(seq uint16, buf []byte) int {
+	i := int(seq % historySize)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slot := h.slots[i]
+	if slot.n == 0 || slot.seq != seq || h.data == nil {
+		return 0
+	}
+	return copy(buf, h.data[i*receiveBufferSize:i*receiveBufferSize+slot.n])
 }
 
 var _ webrtc.TrackLocal = (*downTrack)(nil)

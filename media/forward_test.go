@@ -132,3 +132,69 @@ func (f writerFunc) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 }
 
 func (f writerFunc) Write(b []byte) (int, error) { return len(b), nil }
+
+// rtpRecorder stands in for a subscriber's send path and keeps what it is given.
+type rtpRecorder struct {
+	headers []rtp.Header
+}
+
+func (r *rtpRecorder) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	r.headers = append(r.headers, h.Clone())
+	return h.MarshalSize() + len(payload), nil
+}
+
+func (r *rtpRecorder) Write(b []byte) (int, error) { return len(b), nil }
+
+func TestNACKedPacketsAreSentAgainFromTheTracksHistory(t *testing.T) {
+	u := benchUpTrack()
+	rec := &rtpRecorder{}
+	d := newDownTrack(u)
+	if _, err := d.Bind(stubContext{ssrc: 4242, writer: rec}); err != nil {
+		t.Fatal(err)
+	}
+	u.subscribe(d)
+	raw := chromeLikePacket(t)
+	var pkt rtp.Packet
+	for seq := range uint16(historySize + 10) {
+		forwardOnePacket(u, raw, &pkt, seq)
+	}
+	rec.headers = nil
+	nack := func(seqs ...uint16) []uint16 {
+		rec.headers = nil
+		d.resend(&rtcp.TransportLayerNack{MediaSSRC: 4242, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)})
+		var got []uint16
+		for _, h := range rec.headers {
+			if h.SSRC != 4242 || h.PayloadType != 100 || h.Extension {
+				t.Fatalf("retransmission with SSRC %d, payload type %d, extension %v: want the subscriber's 4242, 100 and none", h.SSRC, h.PayloadType, h.Extension)
+			}
+			got = append(got, h.SequenceNumber)
+		}
+		return got
+	}
+
+	if got := nack(historySize+5, historySize+7); len(got) != 2 || got[0] != historySize+5 || got[1] != historySize+7 {
+		t.Fatalf("sent again %v, want [%d %d]", got, historySize+5, historySize+7)
+	}
+	if got := nack(historySize + 5); len(got) != 0 {
+		t.Errorf("a NACK repeated at once was answered again: %v", got)
+	}
+	if got := nack(3); len(got) != 0 {
+		t.Errorf("a packet older than the history was answered: %v", got)
+	}
+	mark := &d.resent[(historySize+8)%historySize]
+	for i := range resendLimit {
+		if got := nack(historySize + 8); len(got) != 1 {
+			t.Fatalf("NACK %d after the interval: sent again %v", i+1, got)
+		}
+		mark.at = time.Now().Add(-time.Second) // as if the last one were long ago
+	}
+	if got := nack(historySize + 8); len(got) != 0 {
+		t.Errorf("packet sent again more than %d times", resendLimit)
+	}
+	if got := nack(historySize + 9); len(got) != 1 {
+		t.Errorf("another packet was not answered: %v", got)
+	}
+	if testing.AllocsPerRun(100, func() { u.history.add(1, raw) }) != 0 {
+		t.Error("keeping a packet in the history allocates")
+	}
+}

@@ -450,7 +450,8 @@ func (p *Peer) nameNewTransceiver(sender *webrtc.RTPSender) {
 }
 
 // readSubscriberRTCP reads the subscriber's RTCP for one track, which drives the
-// interceptors (NACK responder, reports), and turns PLI and FIR into keyframe requests.
+// interceptors (sender reports), answers NACKs from the track's history and turns PLI and
+// FIR into keyframe requests.
 func (p *Peer) readSubscriberRTCP(d *downTrack) {
 	defer p.wg.Done()
 	for {
@@ -459,9 +460,11 @@ func (p *Peer) readSubscriberRTCP(d *downTrack) {
 			return
 		}
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.up.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				d.resend(pkt)
 			}
 		}
 	}

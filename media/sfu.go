@@ -27,9 +27,14 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/assist-video/assist/media/internal/pionlog"
+	"github.com/assist-video/assist/media/internal/udpbatch"
 )
 
 // Errors returned by the SFU. Callers match them with errors.Is.
@@ -51,10 +56,13 @@ var (
 type Config struct {
 	// ICELoopback gathers loopback candidates too; hermetic tests on 127.0.0.1 need it.
 	ICELoopback bool
-	// UDPPort > 0 carries all ICE traffic of all participants on this one UDP port (a mux);
-	// 0 gives every connection its own ephemeral port.
+	// UDPPort > 0 carries all ICE traffic of all participants on this one UDP port (a mux,
+	// one socket per local address). 0 does the same on a port the kernel picks, unless
+	// PortMin and PortMax are set. Sharing sockets is what lets the SFU send a packet's
+	// copies for all subscribers with one system call (see media/internal/udpbatch).
 	UDPPort int
-	// PortMin and PortMax bound the ephemeral ports when UDPPort is 0; 0, 0 means any.
+	// PortMin and PortMax, when UDPPort is 0, give every connection its own ephemeral port
+	// in this range instead (sent one datagram per system call); 0, 0 means one shared port.
 	PortMin, PortMax uint16
 	// NAT1To1IPs are public IPs advertised in host candidates instead of the local ones, for a
 	// server behind 1:1 NAT (cloud VMs with an elastic IP).
@@ -74,6 +82,7 @@ type SFU struct {
 	settings     webrtc.SettingEngine
 	pcConfig     webrtc.Configuration
 	udpMux       *ice.MultiUDPMuxDefault
+	sends        *udpbatch.Group // batches the mux's writes; nil without a mux
 
 	peers atomic.Int64
 
@@ -110,7 +119,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	interceptors := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(mediaEngine, interceptors); err != nil {
+	if err := registerInterceptors(mediaEngine, interceptors, pionlog.Factory{Logger: log}); err != nil {
 		return nil, fmt.Errorf("media: interceptors: %w", err)
 	}
 
@@ -136,26 +145,69 @@ func New(cfg Config) (*SFU, error) {
 			return nil, fmt.Errorf("media: NAT1To1IPs: %w", err)
 		}
 	}
-	switch {
-	case cfg.UDPPort > 0:
-		opts := []ice.UDPMuxFromPortOption{
-			ice.UDPMuxFromPortWithLogger(pionlog.Factory{Logger: log}.NewLogger("udpmux")),
-		}
-		if cfg.ICELoopback {
-			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
-		}
-		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("media: listen on UDP port %d: %w", cfg.UDPPort, err)
-		}
-		s.udpMux = mux
-		s.settings.SetICEUDPMux(mux)
-	case cfg.PortMax > 0:
+	if cfg.PortMax > 0 {
 		if err := s.settings.SetEphemeralUDPPortRange(cfg.PortMin, cfg.PortMax); err != nil {
 			return nil, fmt.Errorf("media: port range: %w", err)
 		}
+		return s, nil
 	}
+	s.sends = udpbatch.NewGroup()
+	network, err := udpbatch.NewNet(s.sends)
+	if err != nil {
+		return nil, fmt.Errorf("media: network: %w", err)
+	}
+	opts := []ice.UDPMuxFromPortOption{
+		ice.UDPMuxFromPortWithLogger(pionlog.Factory{Logger: log}.NewLogger("udpmux")),
+		ice.UDPMuxFromPortWithNet(network),
+		// One socket carries everyone: room for bursts (the kernel caps these at
+		// net.core.rmem_max and wmem_max).
+		ice.UDPMuxFromPortWithReadBufferSize(socketBufferSize),
+		ice.UDPMuxFromPortWithWriteBufferSize(socketBufferSize),
+	}
+	if cfg.ICELoopback {
+		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+	}
+	mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("media: listen on UDP port %d: %w", cfg.UDPPort, err)
+	}
+	s.udpMux = mux
+	s.settings.SetICEUDPMux(mux)
 	return s, nil
+}
+
+// socketBufferSize is the send and receive buffer asked for on each shared UDP socket.
+const socketBufferSize = 4 << 20
+
+// registerInterceptors sets up what Pion runs on every packet and RTCP report. It is Pion's
+// default set (webrtc.RegisterDefaultInterceptors) minus two that cost on every packet sent
+// to every subscriber: the stats interceptor (nothing reads Pion's GetStats; the SFU counts
+// per track itself) and the NACK responder, which keeps its own copy of every packet for
+// every subscriber. The SFU answers NACKs itself from one copy per track (see
+// upTrack.history). What remains: NACK generation towards publishers, sender and receiver
+// reports, and transport-wide congestion control feedback to publishers.
+func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry, logs logging.LoggerFactory) error {
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
+	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
+	generator, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(logs))
+	if err != nil {
+		return err
+	}
+	r.Add(generator)
+	receiverReports, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(logs))
+	if err != nil {
+		return err
+	}
+	senderReports, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(logs))
+	if err != nil {
+		return err
+	}
+	r.Add(receiverReports)
+	r.Add(senderReports)
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return err
+	}
+	return webrtc.ConfigureTWCCSenderWithOptions(m, r, twcc.WithLoggerFactory(logs))
 }
 
 // newMediaEngine registers the codecs the SFU forwards: Opus, VP8 and constrained-baseline /

@@ -55,12 +55,12 @@ func TestRecoverAfterACrash(t *testing.T) {
 		names = append(names, filepath.Base(s.Key))
 	}
 	for _, f := range finished {
-		p, seq, _ := parseSegmentFileName(filepath.Base(f))
-		if want := objectName(id, p, seq); !slices.Contains(names, want) {
+		p, seq, ext, _ := parseSegmentFileName(filepath.Base(f))
+		if want := objectName(id, p, seq, ext); !slices.Contains(names, want) {
 			t.Errorf("segment %s finished before the crash is not in the manifest %v", want, names)
 		}
 	}
-	total := checkSegments(t, ctx, st, man)
+	total := checkSegments(t, ctx, st, man, nil)
 	for _, p := range []string{"alice", "bob"} {
 		// All but the segment being written at the crash: at least 7 s - 2 s - the start.
 		if total[p] < 4*time.Second {
@@ -127,7 +127,7 @@ func TestStorageOutageLosesNothing(t *testing.T) {
 	if len(stored.Segments) != len(man.Segments) {
 		t.Errorf("stored manifest has %d segments, want %d", len(stored.Segments), len(man.Segments))
 	}
-	checkSegments(t, ctx, st, man)
+	checkSegments(t, ctx, st, man, nil)
 	assertSpoolEmpty(t, spool)
 }
 
@@ -138,4 +138,52 @@ func mustPrefix(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p + store.KindRecordings + "/"
+}
+
+// TestStopDoesNotWaitForTheDisk: syncing segments can take seconds on a busy disk (it did
+// under -race with a browser's camera); Stop returns at once all the same, and the tail of
+// the recording still arrives, before the manifest.
+func TestStopDoesNotWaitForTheDisk(t *testing.T) {
+	ctx := testContext(t)
+	st := newStore(t, ctx, storetest.StartEmbedded(t))
+	c := startCall(t, ctx, testSession, "alice", "bob")
+	spool := t.TempDir()
+	m := New(Config{SpoolDir: spool, Store: st, SegmentDuration: 2 * time.Second, Logger: testLogger(t)})
+	m.slowDisk = func() { time.Sleep(time.Second) }
+	runManager(t, m)
+
+	produced := listen(t, c.room, "alice", "bob")
+	id, err := m.Start(ctx, testOrg, testSession, c.room)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	started := time.Now()
+	record(t, ctx, 3*time.Second)
+	began := time.Now()
+	man, err := m.Stop(ctx, id)
+	took := time.Since(began)
+	recorded := time.Since(started)
+	if err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	mediaTime := produced()
+	if took > time.Second {
+		t.Errorf("Stop took %v with a slow disk, want well under a second", took)
+	}
+	t.Logf("Stop took %v; backlog %d", took, m.Backlog())
+	if m.Backlog() == 0 {
+		t.Error("Backlog is 0 while segments are still being synced")
+	}
+	waitFor(t, ctx, "uploads", func() bool { return m.Backlog() == 0 })
+
+	stored := downloadManifest(t, ctx, st, testOrg, testSession, id)
+	if stored.State != StateComplete || len(stored.Segments) != len(man.Segments) {
+		t.Errorf("stored manifest: state %q with %d segments, want %q with %d", stored.State, len(stored.Segments), StateComplete, len(man.Segments))
+	}
+	total := checkSegments(t, ctx, st, man, nil)
+	for _, p := range []string{"alice", "bob"} {
+		// The tail is there: everything the camera produced but the wait for the first keyframe.
+		checkCoverage(t, man, p, total[p], mediaTime[p], recorded)
+	}
+	assertSpoolEmpty(t, spool)
 }

@@ -10,10 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/at-wat/ebml-go"
+	"github.com/at-wat/ebml-go/webm"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -155,8 +158,8 @@ func (s signaller) SendDescription(d webrtc.SessionDescription) { s.description(
 func (s signaller) SendCandidate(c webrtc.ICECandidateInit)     { s.candidate(c) }
 
 // join connects a mediatest peer to the room through in-process signalling, as
-// media/harness_test.go does.
-func join(t *testing.T, room *media.Room, id string) *mediatest.Peer {
+// media/harness_test.go does; options change its configuration (for example NoVideo).
+func join(t *testing.T, room *media.Room, id string, options ...func(*mediatest.Config)) *mediatest.Peer {
 	t.Helper()
 	toSFU, toClient := newQueue(), newQueue()
 	t.Cleanup(toClient.stop)
@@ -167,7 +170,7 @@ func join(t *testing.T, room *media.Room, id string) *mediatest.Peer {
 		}
 	}
 	var peer *media.Peer
-	client, err := mediatest.NewPeer(mediatest.Config{
+	cfg := mediatest.Config{
 		Name:     id,
 		Loopback: true,
 		Logger:   testLogger(t),
@@ -177,7 +180,11 @@ func join(t *testing.T, room *media.Room, id string) *mediatest.Peer {
 		OnCandidate: func(c webrtc.ICECandidateInit) {
 			toSFU.push(func() { report("SFU HandleCandidate", peer.HandleCandidate(c)) })
 		},
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	client, err := mediatest.NewPeer(cfg)
 	if err != nil {
 		t.Fatalf("mediatest.NewPeer: %v", err)
 	}
@@ -247,6 +254,7 @@ type probe struct {
 		CodecName string `json:"codec_name"`
 		Width     int    `json:"width"`
 		Height    int    `json:"height"`
+		Frames    string `json:"nb_read_frames"`
 	} `json:"streams"`
 	Format struct {
 		FormatName string `json:"format_name"`
@@ -267,14 +275,17 @@ func (p probe) codecs() map[string]string {
 	return out
 }
 
-// ffprobe runs ffprobe on a file; errors (ffprobe -v error prints any) fail the test.
+// ffprobe runs ffprobe on a file, decoding all of it; errors (ffprobe -v error prints any)
+// fail the test.
 func ffprobe(t *testing.T, path string) probe {
 	t.Helper()
 	bin, err := exec.LookPath("ffprobe")
 	if err != nil {
 		t.Fatal("ffprobe is needed to check recordings: apt-get install -y ffmpeg")
 	}
-	cmd := exec.Command(bin, "-v", "error", "-show_streams", "-show_format", "-of", "json", path)
+	// -count_frames decodes every frame: a file that does not decode from its start (no
+	// keyframe first, missing parameter sets) makes the decoder log errors, which fail the test.
+	cmd := exec.Command(bin, "-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json", path)
 	var stderr stringsBuilder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -342,21 +353,64 @@ func downloadManifest(t *testing.T, ctx context.Context, st *store.Store, org, s
 	return m
 }
 
-// checkSegments downloads every segment of the manifest, checks each is a playable WebM with
-// VP8 video and Opus audio, and returns the total ffprobe duration per participant.
-func checkSegments(t *testing.T, ctx context.Context, st *store.Store, man Manifest) map[string]time.Duration {
+// segmentKind is what a participant's segments should hold.
+type segmentKind struct {
+	video       string // ffprobe's codec name, "" for none
+	ext         string // of the object name
+	contentType string
+	docType     string // of the EBML header
+}
+
+var (
+	vp8Segments  = segmentKind{video: "vp8", ext: ".webm", contentType: "video/webm", docType: "webm"}
+	h264Segments = segmentKind{video: "h264", ext: ".mkv", contentType: "video/x-matroska", docType: "matroska"}
+	opusSegments = segmentKind{ext: ".webm", contentType: "audio/webm", docType: "webm"}
+)
+
+// checkSegments downloads every segment of the manifest and checks each is a playable file
+// of the kind want says (by participant; VP8 and Opus WebM when not said) that decodes without
+// an error from its first frame (see ffprobe), and returns the total ffprobe duration per
+// participant.
+func checkSegments(t *testing.T, ctx context.Context, st *store.Store, man Manifest, want map[string]segmentKind) map[string]time.Duration {
 	t.Helper()
 	dir := t.TempDir()
 	total := make(map[string]time.Duration)
 	for _, seg := range man.Segments {
+		kind, ok := want[seg.Participant]
+		if !ok {
+			kind = vp8Segments
+		}
 		path := download(t, ctx, st, seg.Key, dir)
 		p := ffprobe(t, path)
 		if p.Format.FormatName != "matroska,webm" {
 			t.Errorf("%s: format %q, want matroska,webm", seg.Key, p.Format.FormatName)
 		}
+		if filepath.Ext(seg.Key) != kind.ext || seg.ContentType != kind.contentType {
+			t.Errorf("%s: content type %q, want %s named %s", seg.Key, seg.ContentType, kind.contentType, kind.ext)
+		}
+		if got := ebmlDocType(t, path); got != kind.docType {
+			t.Errorf("%s: DocType %q, want %q", seg.Key, got, kind.docType)
+		}
 		c := p.codecs()
-		if c["video"] != "vp8" || c["audio"] != "opus" {
-			t.Errorf("%s: streams %v, want vp8 video and opus audio", seg.Key, c)
+		if c["video"] != kind.video || c["audio"] != "opus" || len(p.Streams) != len(seg.Tracks) {
+			t.Errorf("%s: streams %v (%d), manifest says %v; want video %q and opus audio", seg.Key, c, len(p.Streams), seg.Tracks, kind.video)
+		}
+		if kind.video != "" {
+			for _, s := range p.Streams {
+				if s.CodecType == "video" && (s.Width != seg.Width || s.Height != seg.Height || s.Width == 0) {
+					t.Errorf("%s: ffprobe says %dx%d, manifest %dx%d", seg.Key, s.Width, s.Height, seg.Width, seg.Height)
+				}
+			}
+		}
+		for _, s := range p.Streams {
+			// A segment salvaged after a crash may hold no audio: what the writer had not
+			// yet put in the file is lost with the process. A short last segment may hold
+			// none either when the publisher's audio lags its video (up to maxDrift) on a
+			// loaded machine.
+			short := seg.DurationMS < (maxDrift + 500*time.Millisecond).Milliseconds()
+			if n, _ := strconv.Atoi(s.Frames); n == 0 && (s.CodecType == "video" || (man.State == StateComplete && !short)) {
+				t.Errorf("%s: no %s frame decodes", seg.Key, s.CodecType)
+			}
 		}
 		d := p.duration()
 		if d <= 0 || d > 3*DefaultSegmentDuration {
@@ -388,14 +442,15 @@ type clockTap struct {
 }
 
 func (t clockTap) WriteRTP(kind string, _ webrtc.RTPCodecParameters, pkt *rtp.Packet) {
-	if kind != "video" {
-		return
+	key := t.id
+	if kind == "audio" {
+		key += "/audio"
 	}
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
-	s := t.c.spans[t.id]
+	s := t.c.spans[key]
 	if s == nil {
-		t.c.spans[t.id] = &span{first: pkt.Timestamp, last: pkt.Timestamp}
+		t.c.spans[key] = &span{first: pkt.Timestamp, last: pkt.Timestamp}
 		return
 	}
 	s.ext += int64(int32(pkt.Timestamp - s.last))
@@ -403,7 +458,8 @@ func (t clockTap) WriteRTP(kind string, _ webrtc.RTPCodecParameters, pkt *rtp.Pa
 }
 
 // listen starts measuring; the returned function stops and reports the media time per
-// participant.
+// participant: of the camera under the participant's id, of the microphone under
+// "{id}/audio".
 func listen(t *testing.T, room *media.Room, ids ...string) func() map[string]time.Duration {
 	c := &mediaClock{spans: make(map[string]*span)}
 	var removes []func()
@@ -422,8 +478,50 @@ func listen(t *testing.T, room *media.Room, ids ...string) func() map[string]tim
 		defer c.mu.Unlock()
 		out := make(map[string]time.Duration)
 		for id, s := range c.spans {
-			out[id] = time.Duration(s.ext * int64(time.Second) / 90000)
+			clock := int64(90000)
+			if strings.HasSuffix(id, "/audio") {
+				clock = 48000
+			}
+			out[id] = time.Duration(s.ext * int64(time.Second) / clock)
 		}
 		return out
 	}
+}
+
+// ebmlDocType reads the DocType of a Matroska or WebM file's EBML header.
+func ebmlDocType(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var h struct {
+		Header webm.EBMLHeader `ebml:"EBML,stop"`
+	}
+	if err := ebml.Unmarshal(f, &h); err != nil && !errors.Is(err, ebml.ErrReadStopped) {
+		t.Errorf("%s: EBML header: %v", filepath.Base(path), err)
+	}
+	return h.Header.DocType
+}
+
+// checkCoverage checks that a participant's segments, lasting d in all, hold all the media its
+// publisher produced (produced, by the RTP clock) from its first segment on, and no more time
+// than the wall-clock time recorded. (After a publisher stalls the recorder places its media
+// at arrival again, so the segments can last longer than the media produced, never longer
+// than the recording.)
+func checkCoverage(t *testing.T, man Manifest, participant string, d, produced, recorded time.Duration) {
+	t.Helper()
+	var first time.Time
+	for _, s := range man.Segments {
+		if s.Participant == participant && (first.IsZero() || s.StartedAt.Before(first)) {
+			first = s.StartedAt
+		}
+	}
+	wait := max(first.Sub(man.StartedAt), 0) // for the first keyframe
+	if d < produced-wait-300*time.Millisecond || d > recorded+300*time.Millisecond {
+		t.Errorf("%s: segments last %v in all; the publisher produced %v of media in the %v recorded, %v of it before the first segment",
+			participant, d, produced, recorded, wait)
+	}
+	t.Logf("%s: %v in segments; %v of media produced in %v, %v before the first segment", participant, d, produced, recorded, wait)
 }

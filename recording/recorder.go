@@ -1,6 +1,7 @@
 package recording
 
 import (
+	"bytes"
 	"encoding/binary"
 	"log/slog"
 	"os"
@@ -26,30 +27,85 @@ const (
 	// A packet still missing after this much media time is given up (a retransmission takes
 	// a round trip or two): the sample builder stops waiting, the frame is dropped and the
 	// video waits for a keyframe.
-	videoMaxDelay      = 400 * time.Millisecond
-	audioMaxDelay      = 200 * time.Millisecond
-	keyframeRetry      = 500 * time.Millisecond // least time between two keyframe requests
+	videoMaxDelay = 400 * time.Millisecond
+	audioMaxDelay = 200 * time.Millisecond
+	keyframeRetry = 500 * time.Millisecond // least time between two keyframe requests
+	// audioOnlyAfter is how long audio must flow without any video before the recorder
+	// decides the participant has no camera and records audio alone (a participant with a
+	// camera sends video within this time, so its first segment still starts at a keyframe).
+	audioOnlyAfter = time.Second
+	// videoGoneAfter is how long video may be silent before the recorder ends the audio and
+	// video segment and carries on with audio alone (the camera was turned off).
+	videoGoneAfter = 5 * time.Second
+	// maxDrift is how far a track's RTP clock may fall behind its arrivals (see timeOf). The
+	// writer keeps up to sorterFrames frames of one track waiting for the other's, about two
+	// seconds of video and one of audio, so that tracks this far apart interleave.
+	maxDrift           = time.Second
+	sorterFrames       = 64
 	videoTrackNumber   = 1
 	audioTrackNumber   = 2
 	cuesReservedBytes  = 4096
 	defaultOpusSamples = 960 // 20 ms at 48 kHz
 )
 
+// videoCodec is the codec of a participant's video, or noVideo.
+type videoCodec uint8
+
+const (
+	noVideo videoCodec = iota
+	codecVP8
+	codecH264
+)
+
+func (c videoCodec) mimeType() string {
+	switch c {
+	case codecVP8:
+		return webrtc.MimeTypeVP8
+	case codecH264:
+		return webrtc.MimeTypeH264
+	}
+	return ""
+}
+
 // inPacket is a copy of a tapped RTP packet: the SFU reuses its own.
 type inPacket struct {
-	video bool
+	video videoCodec // noVideo for audio
 	pkt   *rtp.Packet
 }
 
-// SegmentDone describes a finished, renamed segment file.
+// segmentDone describes a segment whose file is complete but not yet committed: it is still
+// path+".part" and may not have reached the disk. commit makes it durable under its name.
 type segmentDone struct {
 	Segment
-	path string
+	path string // the final name
 }
 
-// Recorder writes one participant's audio and video to a series of WebM segment files, each
-// starting with a VP8 keyframe. It is a media tap: WriteRTP copies the packet into a queue and
-// a goroutine of its own depacketizes and writes, so the SFU never waits on the disk.
+// commit syncs a closed segment file and renames it into place. It runs off the recorder's
+// goroutine (see recording.commitLoop): a sync can take seconds on a busy disk, and neither
+// the media nor Stop should wait for it.
+func (d segmentDone) commit() error {
+	f, err := os.OpenFile(d.path+".part", os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(d.path+".part", d.path); err != nil {
+		return err
+	}
+	syncDir(filepath.Dir(d.path))
+	return nil
+}
+
+// Recorder writes one participant's audio and video to a series of segment files: WebM for
+// VP8 (or audio alone), Matroska for H.264, each starting with a keyframe. It is a media tap:
+// WriteRTP copies the packet into a queue and a goroutine of its own depacketizes and writes,
+// so the SFU never waits on the disk.
 type Recorder struct {
 	// RequestKeyframe is called (from the recorder's goroutine) when the recorder needs a
 	// keyframe: at the start, after loss, and when a segment is due to be cut.
@@ -57,8 +113,9 @@ type Recorder struct {
 
 	dir, participant string
 	segmentDuration  time.Duration
+	now              func() time.Time // time.Now; tests replay arrivals on a clock of their own
 	log              *slog.Logger
-	onSegment        func(segmentDone)
+	onSegment        func(segmentDone) // called with each closed segment, which it must commit
 
 	inbox   chan inPacket
 	stop    chan struct{} // closed by Stop: finish the segment and end
@@ -72,11 +129,51 @@ type Recorder struct {
 	// Owned by the run goroutine.
 	t0           time.Time
 	video, audio trackState
+	vcodec       videoCodec    // the video being received, noVideo when none (yet, or any more)
+	lastVideo    time.Duration // arrival of the last video packet on the recorder's timeline
+	h264         h264Params
+	pending      []frame // audio held while deciding whether the participant has a camera
 	seg          *segmentFile
 	seq          int
 	needKeyframe bool
 	lastKFReq    time.Time
 	err          error
+}
+
+// frame is one depacketized audio frame waiting to be written.
+type frame struct {
+	at   time.Duration
+	data []byte
+}
+
+// h264Params are the latest parameter sets of an H.264 stream and what is derived from them.
+type h264Params struct {
+	sps, pps []byte
+	config   []byte // AVCDecoderConfigurationRecord; nil until SPS and PPS are known and valid
+	width    int
+	height   int
+}
+
+// update takes the parameter sets of an access unit, when it carries any.
+func (p *h264Params) update(au h264AccessUnit) error {
+	changed := false
+	if au.sps != nil && !bytes.Equal(au.sps, p.sps) {
+		p.sps, changed = bytes.Clone(au.sps), true
+	}
+	if au.pps != nil && !bytes.Equal(au.pps, p.pps) {
+		p.pps, changed = bytes.Clone(au.pps), true
+	}
+	if !changed || p.sps == nil || p.pps == nil {
+		return nil
+	}
+	sps, err := parseSPS(p.sps)
+	if err != nil {
+		p.config = nil
+		return err
+	}
+	p.config = avcDecoderConfig(sps, p.sps, p.pps)
+	p.width, p.height = sps.width, sps.height
+	return nil
 }
 
 // trackState maps one track's RTP timestamps to the recorder's timeline.
@@ -103,15 +200,23 @@ func newRecorder(dir, participant string, segmentDuration time.Duration, log *sl
 		abort:           make(chan struct{}),
 		done:            make(chan struct{}),
 		needKeyframe:    true,
+		now:             time.Now,
 		t0:              time.Now(),
-		video:           newTrackState(true),
-		audio:           newTrackState(false),
+		audio:           newTrackState(noVideo),
 	}
 }
 
-func newTrackState(video bool) trackState {
-	if video {
+// since is the arrival time of what is being handled on the recorder's timeline.
+func (r *Recorder) since() time.Duration { return r.now().Sub(r.t0) }
+
+// newTrackState builds the state of a video track of codec c, or of the audio track.
+func newTrackState(c videoCodec) trackState {
+	switch c {
+	case codecVP8:
 		return trackState{builder: samplebuilder.New(videoMaxLate, &codecs.VP8Packet{}, 90000,
+			samplebuilder.WithMaxTimeDelay(videoMaxDelay)), clock: 90000}
+	case codecH264:
+		return trackState{builder: samplebuilder.New(videoMaxLate, &codecs.H264Packet{IsAVC: true}, 90000,
 			samplebuilder.WithMaxTimeDelay(videoMaxDelay)), clock: 90000}
 	}
 	return trackState{builder: samplebuilder.New(audioMaxLate, &codecs.OpusPacket{}, 48000,
@@ -124,23 +229,30 @@ func (r *Recorder) WriteRTP(kind string, codec webrtc.RTPCodecParameters, pkt *r
 	if r.stopped.Load() {
 		return
 	}
-	var video bool
+	var video videoCodec
 	switch {
 	case kind == "video" && strings.EqualFold(codec.MimeType, webrtc.MimeTypeVP8):
-		video = true
+		video = codecVP8
+	case kind == "video" && strings.EqualFold(codec.MimeType, webrtc.MimeTypeH264):
+		video = codecH264
 	case kind == "audio" && strings.EqualFold(codec.MimeType, webrtc.MimeTypeOpus):
 	default:
 		return // a codec the recorder does not write
 	}
+	select {
+	case r.inbox <- inPacket{video: video, pkt: clonePacket(pkt)}:
+	default:
+		r.dropped.Add(1)
+	}
+}
+
+// clonePacket copies what the recorder needs of a packet the SFU will reuse.
+func clonePacket(pkt *rtp.Packet) *rtp.Packet {
 	cp := &rtp.Packet{Header: pkt.Header, Payload: append([]byte(nil), pkt.Payload...)}
 	cp.Header.CSRC = nil
 	cp.Header.Extension = false
 	cp.Header.Extensions = nil
-	select {
-	case r.inbox <- inPacket{video: video, pkt: cp}:
-	default:
-		r.dropped.Add(1)
-	}
+	return cp
 }
 
 // run is the recorder's goroutine.
@@ -154,6 +266,7 @@ func (r *Recorder) run() {
 			r.crash()
 			return
 		case <-r.stop:
+			t0, queued := time.Now(), len(r.inbox)
 			r.drain()
 			r.flush()
 			if r.seg != nil {
@@ -161,11 +274,12 @@ func (r *Recorder) run() {
 					"now", time.Since(r.t0), "dropped", r.dropped.Load())
 			}
 			r.finishSegment()
+			r.log.Debug("stopped", "queued", queued, "took", time.Since(t0))
 			return
 		case in := <-r.inbox:
 			r.handle(in)
 		case <-tick.C:
-			if r.needKeyframe || r.segmentDue() {
+			if r.vcodec != noVideo && (r.needKeyframe || r.segmentDue()) {
 				r.requestKeyframe()
 			}
 		}
@@ -197,25 +311,40 @@ func (r *Recorder) requestKeyframe() {
 }
 
 func (r *Recorder) handle(in inPacket) {
-	t := &r.audio
-	if in.video {
-		t = &r.video
-	}
-	if t.started && in.pkt.SSRC != t.ssrc {
-		// The publisher reconnected or replaced its track: a new timeline.
-		r.log.Info("track restarted", "video", in.video)
-		if in.video {
-			r.flush()
-			r.finishSegment()
-			r.needKeyframe = true
-			r.video = newTrackState(true)
-		} else {
-			r.audio = newTrackState(false)
+	if in.video == noVideo {
+		if r.audio.started && in.pkt.SSRC != r.audio.ssrc {
+			r.log.Info("audio track restarted")
+			r.audio = newTrackState(noVideo)
 		}
+		r.audio.ssrc = in.pkt.SSRC
+		r.audio.builder.Push(in.pkt)
+		r.popSamples(false)
+		return
 	}
-	t.ssrc = in.pkt.SSRC
-	t.builder.Push(in.pkt)
-	r.popSamples(in.video)
+	r.lastVideo = r.since()
+	switch {
+	case r.vcodec == noVideo:
+		// Video begins, or comes back after the camera was off: wait for a keyframe.
+		r.startVideo(in.video)
+	case in.video != r.vcodec || (r.video.started && in.pkt.SSRC != r.video.ssrc):
+		// The publisher reconnected or replaced its track: a new timeline, maybe a new codec.
+		r.log.Info("video track restarted", "codec", in.video.mimeType())
+		r.flush()
+		r.finishSegment()
+		r.startVideo(in.video)
+	}
+	r.video.ssrc = in.pkt.SSRC
+	r.video.builder.Push(in.pkt)
+	r.popSamples(true)
+}
+
+func (r *Recorder) startVideo(c videoCodec) {
+	r.vcodec = c
+	r.video = newTrackState(c)
+	r.h264 = h264Params{}
+	r.needKeyframe = true
+	r.pending = nil // audio waits for the first keyframe
+	r.requestKeyframe()
 }
 
 func (r *Recorder) popSamples(video bool) {
@@ -223,13 +352,16 @@ func (r *Recorder) popSamples(video bool) {
 	if video {
 		t = &r.video
 	}
+	if t.builder == nil {
+		return
+	}
 	for {
 		s := t.builder.Pop()
 		if s == nil {
 			return
 		}
 		first := !t.started
-		at := t.timeOf(s.PacketTimestamp, time.Since(r.t0))
+		at := t.timeOf(s.PacketTimestamp, r.since())
 		if !first && s.PrevDroppedPackets > 0 {
 			r.log.Debug("packets lost", "video", video, "at", at, "packets", s.PrevDroppedPackets)
 		}
@@ -243,14 +375,20 @@ func (r *Recorder) popSamples(video bool) {
 
 // flush writes what the sample builders still hold.
 func (r *Recorder) flush() {
-	r.video.builder.Flush()
-	r.popSamples(true)
+	if r.video.builder != nil {
+		r.video.builder.Flush()
+		r.popSamples(true)
+	}
 	r.audio.builder.Flush()
 	r.popSamples(false)
+	r.writePending()
 }
 
 // timeOf places an RTP timestamp on the recorder's timeline: the track's first sample is
-// placed at its arrival, later ones by the RTP clock.
+// placed at its arrival, later ones by the RTP clock, so that jitter does not show. When the
+// RTP clock falls behind the arrivals by more than maxDrift (the publisher stalled, or its
+// clock is slow), the track is placed at its arrival again: audio and video stay together,
+// and the writer does not drop one track's frames as older than the other's.
 func (t *trackState) timeOf(ts uint32, arrival time.Duration) time.Duration {
 	if !t.started {
 		t.started = true
@@ -260,15 +398,46 @@ func (t *trackState) timeOf(ts uint32, arrival time.Duration) time.Duration {
 	}
 	t.ext += int64(int32(ts - t.lastTS))
 	t.lastTS = ts
-	return t.anchorTime + time.Duration((t.ext-t.anchorExt)*int64(time.Second)/t.clock)
+	at := t.anchorTime + time.Duration((t.ext-t.anchorExt)*int64(time.Second)/t.clock)
+	if arrival-at > maxDrift {
+		t.anchorTime, t.anchorExt = arrival, t.ext
+		return arrival
+	}
+	return at
 }
 
+// segmentDue reports whether the open segment has run its length: a video segment is then
+// cut at the next keyframe, an audio one at the next frame.
 func (r *Recorder) segmentDue() bool {
-	return r.seg != nil && r.seg.lastVideo-r.seg.start >= r.segmentDuration
+	if r.seg == nil {
+		return false
+	}
+	if r.seg.format.video == noVideo {
+		return r.seg.lastAudio-r.seg.start >= r.segmentDuration
+	}
+	return r.seg.lastVideo-r.seg.start >= r.segmentDuration
 }
 
 func (r *Recorder) writeVideo(frame []byte, at time.Duration, lost bool) {
-	key := isVP8Keyframe(frame)
+	var key bool
+	var au h264AccessUnit
+	switch r.vcodec {
+	case codecVP8:
+		key = isVP8Keyframe(frame)
+	case codecH264:
+		au = scanH264(frame)
+		if !au.valid {
+			r.needKeyframe = true
+			return
+		}
+		if err := r.h264.update(au); err != nil {
+			r.log.Warn("cannot read the H.264 parameter sets", "err", err)
+		}
+		// A decoder can start here only with the parameter sets: in this frame or before it.
+		key = au.idr && r.h264.config != nil
+	default:
+		return
+	}
 	if lost && !key {
 		r.needKeyframe = true // the frame refers to data we do not have
 	}
@@ -278,17 +447,25 @@ func (r *Recorder) writeVideo(frame []byte, at time.Duration, lost bool) {
 	}
 	if key {
 		r.needKeyframe = false
-		if r.seg != nil && r.segmentDue() {
+		format := r.videoFormat(frame)
+		if r.seg != nil && (r.segmentDue() || !r.seg.format.same(format)) {
 			r.finishSegment()
 		}
 		if r.seg == nil {
-			r.openSegment(frame, at)
+			if r.vcodec == codecH264 && (au.sps == nil || au.pps == nil) {
+				// Each segment must decode on its own, and salvage reads the parameter sets
+				// from the first frame: put them in.
+				b := make([]byte, 0, 8+len(r.h264.sps)+len(r.h264.pps)+len(frame))
+				b = appendAVCC(appendAVCC(b, r.h264.sps), r.h264.pps)
+				frame = append(b, frame...)
+			}
+			r.openSegment(format, at)
 			if r.seg == nil {
 				return
 			}
 		}
 	}
-	if r.seg == nil {
+	if r.seg == nil || r.seg.format.video == noVideo {
 		return
 	}
 	if r.segmentDue() {
@@ -297,18 +474,75 @@ func (r *Recorder) writeVideo(frame []byte, at time.Duration, lost bool) {
 	r.seg.write(videoTrackNumber, key, at, frame)
 }
 
-func (r *Recorder) writeAudio(frame []byte, at time.Duration) {
-	if r.seg == nil || at < r.seg.start {
-		return
+// videoFormat describes a segment starting with this keyframe.
+func (r *Recorder) videoFormat(keyframe []byte) segmentFormat {
+	switch r.vcodec {
+	case codecVP8:
+		w, h := vp8Size(keyframe)
+		return segmentFormat{video: codecVP8, width: w, height: h}
+	case codecH264:
+		return segmentFormat{video: codecH264, width: r.h264.width, height: r.h264.height, codecPrivate: r.h264.config}
 	}
-	r.seg.write(audioTrackNumber, true, at, frame)
+	return segmentFormat{}
 }
 
-func (r *Recorder) openSegment(keyframe []byte, at time.Duration) {
-	w, h := vp8Size(keyframe)
+func (r *Recorder) writeAudio(data []byte, at time.Duration) {
+	if r.vcodec != noVideo && r.since()-r.lastVideo > videoGoneAfter {
+		// The camera went away without a new track: carry on with audio alone.
+		r.log.Info("no video any more; recording audio only")
+		if r.seg != nil && r.seg.format.video != noVideo {
+			r.finishSegment()
+		}
+		r.vcodec = noVideo
+		r.video = trackState{}
+	}
+	if r.seg == nil {
+		if r.vcodec != noVideo {
+			return // waiting for a keyframe: the segment starts with it
+		}
+		// No video (yet): hold the audio until it is clear none is coming.
+		r.pending = append(r.pending, frame{at: at, data: data})
+		if at-r.pending[0].at >= audioOnlyAfter {
+			r.writePending()
+		}
+		return
+	}
+	if r.seg.format.video == noVideo && r.segmentDue() {
+		r.finishSegment()
+		r.openSegment(segmentFormat{}, at)
+		if r.seg == nil {
+			return
+		}
+	}
+	if at < r.seg.start {
+		return
+	}
+	r.seg.write(audioTrackNumber, true, at, data)
+}
+
+// writePending starts an audio-only segment with the audio held so far.
+func (r *Recorder) writePending() {
+	if len(r.pending) == 0 || r.seg != nil || r.vcodec != noVideo {
+		r.pending = nil
+		return
+	}
+	pending := r.pending
+	r.pending = nil
+	r.openSegment(segmentFormat{}, pending[0].at)
+	if r.seg == nil {
+		return
+	}
+	for _, f := range pending {
+		if f.at >= r.seg.start {
+			r.seg.write(audioTrackNumber, true, f.at, f.data)
+		}
+	}
+}
+
+func (r *Recorder) openSegment(format segmentFormat, at time.Duration) {
 	r.seq++
-	name := segmentFileName(r.participant, r.seq)
-	seg, err := createSegment(filepath.Join(r.dir, name), w, h, at)
+	name := segmentFileName(r.participant, r.seq, format.ext())
+	seg, err := createSegment(filepath.Join(r.dir, name), format, at)
 	if err != nil {
 		r.log.Error("cannot start a segment", "file", name, "err", err)
 		r.err = err
@@ -319,13 +553,14 @@ func (r *Recorder) openSegment(keyframe []byte, at time.Duration) {
 		Participant: r.participant,
 		Seq:         r.seq,
 		StartedAt:   r.t0.Add(at).UTC(),
-		Tracks:      []string{webrtc.MimeTypeVP8, webrtc.MimeTypeOpus},
-		Width:       w,
-		Height:      h,
+		Tracks:      format.tracks(),
+		ContentType: format.contentType(),
+		Width:       format.width,
+		Height:      format.height,
 	}
 	r.seg = seg
 	if r.seq == 1 {
-		r.log.Debug("first keyframe", "after", at)
+		r.log.Debug("first segment", "after", at, "tracks", seg.info.Tracks)
 	}
 }
 
@@ -335,7 +570,7 @@ func (r *Recorder) finishSegment() {
 		return
 	}
 	r.seg = nil
-	done, err := seg.finish()
+	done, err := seg.close()
 	if err != nil {
 		r.log.Error("cannot finish a segment", "file", seg.path, "err", err)
 		r.err = err
@@ -369,13 +604,82 @@ func (r *Recorder) abandon() {
 	<-r.done
 }
 
-// segmentFile is one WebM file being written.
+// segmentFormat is what a segment file holds: the video's codec and parameters, or no video
+// (audio alone). Audio is always Opus.
+type segmentFormat struct {
+	video         videoCodec
+	width, height int
+	codecPrivate  []byte // H.264: the AVCDecoderConfigurationRecord
+}
+
+// same reports whether frames of format o can go on in a segment of format f.
+func (f segmentFormat) same(o segmentFormat) bool {
+	return f.video == o.video && bytes.Equal(f.codecPrivate, o.codecPrivate)
+}
+
+// ext is the file name extension: Matroska for H.264 (WebM allows only VP8, VP9, AV1, Opus
+// and Vorbis), WebM otherwise.
+func (f segmentFormat) ext() string {
+	if f.video == codecH264 {
+		return extMatroska
+	}
+	return extWebM
+}
+
+func (f segmentFormat) contentType() string {
+	switch f.video {
+	case codecH264:
+		return contentTypeMatroska
+	case noVideo:
+		return contentTypeWebMAudio
+	}
+	return contentTypeWebM
+}
+
+// tracks lists the MIME types of the segment's tracks, video first.
+func (f segmentFormat) tracks() []string {
+	if f.video == noVideo {
+		return []string{webrtc.MimeTypeOpus}
+	}
+	return []string{f.video.mimeType(), webrtc.MimeTypeOpus}
+}
+
+// File name extensions and content types of segments.
+const (
+	extWebM              = ".webm"
+	extMatroska          = ".mkv"
+	contentTypeWebM      = "video/webm"
+	contentTypeWebMAudio = "audio/webm"
+	contentTypeMatroska  = "video/x-matroska"
+)
+
+// contentTypeOf guesses a segment's content type from its file name and tracks, for segments
+// recovered without a journal line.
+func contentTypeOf(name string, tracks []string) string {
+	if strings.HasSuffix(name, extMatroska) {
+		return contentTypeMatroska
+	}
+	if len(tracks) == 1 && strings.HasPrefix(tracks[0], "audio/") {
+		return contentTypeWebMAudio
+	}
+	return contentTypeWebM
+}
+
+// matroskaHeader is the EBML header of H.264 segments: the same as WebM's but for the DocType.
+var matroskaHeader = func() webm.EBMLHeader {
+	h := *webm.DefaultEBMLHeader
+	h.DocType = "matroska"
+	return h
+}()
+
+// segmentFile is one WebM or Matroska file being written.
 type segmentFile struct {
 	path      string // final name; the file is path+".part" until finished
-	file      *syncFile
-	video     webm.BlockWriteCloser
+	format    segmentFormat
+	file      *closeFile
+	video     webm.BlockWriteCloser // nil for audio alone
 	audio     webm.BlockWriteCloser
-	start     time.Duration // recorder timeline of its first keyframe
+	start     time.Duration // recorder timeline of its first keyframe (or audio frame)
 	lastVideo time.Duration
 	last      time.Duration
 	lastAudio time.Duration
@@ -384,55 +688,72 @@ type segmentFile struct {
 	info      Segment
 }
 
-// syncFile makes the WebM writer's final Close reach the disk before the rename.
-type syncFile struct {
+// closeFile records the error of the writer's final Close, which the writer itself drops.
+type closeFile struct {
 	*os.File
 	closeErr error
 }
 
-func (f *syncFile) Close() error {
-	err := f.File.Sync()
-	if cerr := f.File.Close(); err == nil {
-		err = cerr
-	}
-	f.closeErr = err
-	return err
+func (f *closeFile) Close() error {
+	f.closeErr = f.File.Close()
+	return f.closeErr
 }
 
-func createSegment(path string, width, height int, start time.Duration) (*segmentFile, error) {
+func createSegment(path string, format segmentFormat, start time.Duration) (*segmentFile, error) {
 	f, err := os.OpenFile(path+".part", os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	seg := &segmentFile{path: path, file: &syncFile{File: f}, start: start, lastVideo: start}
+	seg := &segmentFile{path: path, format: format, file: &closeFile{File: f}, start: start, lastVideo: start, lastAudio: start}
 	info := *webm.DefaultSegmentInfo // a copy: the writer sets its Duration
 	info.MuxingApp, info.WritingApp = "assist", "assist"
-	ws, err := webm.NewSimpleBlockWriter(seg.file, []webm.TrackEntry{
-		{
-			Name: "video", TrackNumber: videoTrackNumber, TrackUID: videoTrackNumber,
-			CodecID: "V_VP8", TrackType: 1,
-			Video: &webm.Video{PixelWidth: uint64(width), PixelHeight: uint64(height)},
-		},
-		{
-			Name: "audio", TrackNumber: audioTrackNumber, TrackUID: audioTrackNumber,
-			CodecID: "A_OPUS", TrackType: 2, CodecPrivate: opusHead(),
-			CodecDelay: 6500000, SeekPreRoll: 80000000,
-			Audio: &webm.Audio{SamplingFrequency: 48000, Channels: 2},
-		},
-	},
+	var tracks []webm.TrackEntry
+	sorter, err := mkvcore.NewMultiTrackBlockSorter(mkvcore.WithMaxDelayedPackets(sorterFrames), mkvcore.WithSortRule(mkvcore.BlockSorterDropOutdated))
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	opts := []mkvcore.BlockWriterOption{
+		mkvcore.WithBlockInterceptor(sorter),
 		mkvcore.WithSegmentInfo(&info),
 		mkvcore.WithSeekHead(true),
 		mkvcore.WithCues(cuesReservedBytes),
-		mkvcore.WithMinMaxClusterDuration(videoTrackNumber, 0, 0x7FFF), // a cluster per keyframe
 		mkvcore.WithOnFatalHandler(func(err error) { seg.fatal.Store(&err) }),
 		mkvcore.WithOnErrorHandler(func(error) {}),
-	)
+	}
+	if format.video != noVideo {
+		t := webm.TrackEntry{
+			Name: "video", TrackNumber: videoTrackNumber, TrackUID: videoTrackNumber,
+			CodecID: "V_VP8", TrackType: 1,
+			Video: &webm.Video{PixelWidth: uint64(format.width), PixelHeight: uint64(format.height)},
+		}
+		if format.video == codecH264 {
+			t.CodecID, t.CodecPrivate = "V_MPEG4/ISO/AVC", format.codecPrivate
+			hdr := matroskaHeader
+			opts = append(opts, mkvcore.WithEBMLHeader(&hdr))
+		}
+		tracks = append(tracks, t)
+		opts = append(opts, mkvcore.WithMinMaxClusterDuration(videoTrackNumber, 0, 0x7FFF)) // a cluster per keyframe
+	} else {
+		opts = append(opts, mkvcore.WithMinMaxClusterDuration(audioTrackNumber, 1000, 0x7FFF)) // a cluster a second
+	}
+	tracks = append(tracks, webm.TrackEntry{
+		Name: "audio", TrackNumber: audioTrackNumber, TrackUID: audioTrackNumber,
+		CodecID: "A_OPUS", TrackType: 2, CodecPrivate: opusHead(),
+		CodecDelay: 6500000, SeekPreRoll: 80000000,
+		Audio: &webm.Audio{SamplingFrequency: 48000, Channels: 2},
+	})
+	ws, err := webm.NewSimpleBlockWriter(seg.file, tracks, opts...)
 	if err != nil {
 		f.Close()
 		os.Remove(path + ".part")
 		return nil, err
 	}
-	seg.video, seg.audio = ws[0], ws[1]
+	if format.video != noVideo {
+		seg.video, seg.audio = ws[0], ws[1]
+	} else {
+		seg.audio = ws[0]
+	}
 	return seg, nil
 }
 
@@ -440,6 +761,9 @@ func (s *segmentFile) write(track uint64, key bool, at time.Duration, frame []by
 	ms := (at - s.start).Milliseconds()
 	w := s.audio
 	if track == videoTrackNumber {
+		if s.video == nil {
+			return
+		}
 		w = s.video
 		s.lastVideo = max(s.lastVideo, at)
 	} else {
@@ -452,9 +776,12 @@ func (s *segmentFile) write(track uint64, key bool, at time.Duration, frame []by
 	}
 }
 
-// finish closes the WebM (writing cues and duration), syncs it and renames it into place.
-func (s *segmentFile) finish() (segmentDone, error) {
-	s.video.Close()
+// close finishes the file (cues and duration) and closes it, still under its .part name and
+// not necessarily on the disk yet: commit the result.
+func (s *segmentFile) close() (segmentDone, error) {
+	if s.video != nil {
+		s.video.Close()
+	}
 	s.audio.Close() // the last Close waits until the file is finalised and closed
 	if p := s.fatal.Load(); p != nil {
 		return segmentDone{}, *p
@@ -462,17 +789,22 @@ func (s *segmentFile) finish() (segmentDone, error) {
 	if s.file.closeErr != nil {
 		return segmentDone{}, s.file.closeErr
 	}
-	if err := os.Rename(s.path+".part", s.path); err != nil {
-		return segmentDone{}, err
-	}
-	syncDir(filepath.Dir(s.path))
-	st, err := os.Stat(s.path)
+	st, err := os.Stat(s.path + ".part")
 	if err != nil {
 		return segmentDone{}, err
 	}
 	s.info.DurationMS = (s.last - s.start + defaultOpusSamples*time.Second/48000).Milliseconds()
 	s.info.Size = st.Size()
 	return segmentDone{Segment: s.info, path: s.path}, nil
+}
+
+// finish closes and commits the file.
+func (s *segmentFile) finish() (segmentDone, error) {
+	done, err := s.close()
+	if err == nil {
+		err = done.commit()
+	}
+	return done, err
 }
 
 func syncDir(dir string) {

@@ -1,15 +1,15 @@
 // Package recording records calls on the server, from the RTP the SFU forwards, without
-// re-encoding: each participant's VP8 video and Opus audio go into WebM segment files of a few
-// seconds (each starting with a keyframe, each complete and playable on its own), written to a
-// local spool directory and then uploaded to object storage by an Uploader that outlasts
-// storage outages. A manifest lists the segments; after a crash, Recover uploads what the
+// re-encoding: each participant's video and Opus audio go into segment files of a few seconds
+// (WebM for VP8 video or for audio alone, Matroska for H.264; each starting with a keyframe,
+// each complete and playable on its own), written to a local spool directory and then
+// uploaded to object storage by an Uploader that outlasts storage outages. A manifest lists the segments; after a crash, Recover uploads what the
 // spool holds and writes a manifest saying the recording was interrupted.
 //
 // Layout of the spool: {spool}/{org}/{session}/{recording}/ holds {participant}-{seq:06}.webm
-// (".part" while being written), recording.json (who and when), segments.jsonl (one line per
-// finished segment) and, once stopped, {recording}-manifest.json. Objects are stored under
-// store.ObjectKey(org, session, store.KindRecordings, name) with name
-// "{recording}-{participant}-{seq:06}.webm" and "{recording}-manifest.json".
+// or .mkv (".part" while being written), recording.json (who and when), segments.jsonl (one
+// line per finished segment) and, once stopped, {recording}-manifest.json. Objects are stored
+// under store.ObjectKey(org, session, store.KindRecordings, name) with name
+// "{recording}-{participant}-{seq:06}.webm" (or .mkv) and "{recording}-manifest.json".
 package recording
 
 import (
@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/assist-video/assist/media"
@@ -83,17 +84,19 @@ type Manifest struct {
 	Segments    []Segment `json:"segments"`
 }
 
-// Segment is one WebM file of one participant.
+// Segment is one WebM or Matroska file of one participant.
 type Segment struct {
 	Participant string    `json:"participant_id"`
 	Seq         int       `json:"seq"`
-	Key         string    `json:"key"`
+	Key         string    `json:"key"` // ends in .webm (VP8, or audio alone) or .mkv (H.264)
 	StartedAt   time.Time `json:"started_at"`
 	DurationMS  int64     `json:"duration_ms"` // 0 when unknown (recovered without a journal line)
 	Size        int64     `json:"size"`
-	Tracks      []string  `json:"tracks"` // MIME types, e.g. "video/VP8", "audio/opus"
-	Width       int       `json:"width,omitempty"`
-	Height      int       `json:"height,omitempty"`
+	Tracks      []string  `json:"tracks"` // MIME types, e.g. "video/VP8", "audio/opus"; audio alone: "audio/opus"
+	// ContentType is the object's: "video/webm", "audio/webm" (no video) or "video/x-matroska".
+	ContentType string `json:"content_type,omitempty"`
+	Width       int    `json:"width,omitempty"`
+	Height      int    `json:"height,omitempty"`
 }
 
 // meta is recording.json in a recording's spool directory.
@@ -115,6 +118,10 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 	up  *Uploader
+
+	commits     sync.WaitGroup // the recordings' commit loops, stopped ones included
+	uncommitted atomic.Int64   // segments and manifests closed but not yet queued for upload
+	slowDisk    func()         // tests: runs before each commit, as a slow sync would
 
 	mu         sync.Mutex
 	closed     bool
@@ -140,8 +147,9 @@ func New(cfg Config) *Manager {
 	}
 }
 
-// Backlog is the number of files (segments and manifests) waiting to be uploaded.
-func (m *Manager) Backlog() int { return m.up.Backlog() }
+// Backlog is the number of files (segments and manifests) waiting to be uploaded, those still
+// being synced to the spool included.
+func (m *Manager) Backlog() int { return m.up.Backlog() + int(m.uncommitted.Load()) }
 
 // Run uploads finished segments and manifests until ctx ends.
 func (m *Manager) Run(ctx context.Context) error { return m.up.Run(ctx) }
@@ -161,6 +169,20 @@ type recording struct {
 
 	stop chan struct{} // ends the participant poller
 	done chan struct{}
+
+	// Closed segments, then the manifest, waiting for commitLoop.
+	jobMu      sync.Mutex
+	jobWake    *sync.Cond
+	jobs       []commitJob
+	jobsClosed bool
+	failed     map[string]bool // segments that could not be committed (commitLoop's)
+}
+
+// commitJob is a closed segment to sync, rename, journal and queue, or the manifest to write
+// and queue once every segment before it is done.
+type commitJob struct {
+	seg      segmentDone
+	manifest *Manifest
 }
 
 type tappedRecorder struct {
@@ -189,7 +211,9 @@ func (m *Manager) Start(ctx context.Context, orgID, sessionID string, room RoomT
 		recorders: make(map[string]*tappedRecorder),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+		failed:    make(map[string]bool),
 	}
+	rec.jobWake = sync.NewCond(&rec.jobMu)
 	if err := os.MkdirAll(rec.dir, 0o755); err != nil {
 		return "", fmt.Errorf("recording: start: %w", err)
 	}
@@ -204,8 +228,10 @@ func (m *Manager) Start(ctx context.Context, orgID, sessionID string, room RoomT
 		return "", ErrClosed
 	}
 	m.recordings[id] = rec
+	m.commits.Add(1)
 	m.mu.Unlock()
 
+	go rec.commitLoop()
 	rec.addParticipants()
 	go rec.poll()
 	rec.log.Info("recording started")
@@ -236,7 +262,7 @@ func (r *recording) addParticipants() {
 		if have || stopped {
 			continue
 		}
-		if _, err := store.ObjectKey(r.OrgID, r.SessionID, store.KindRecordings, objectName(r.RecordingID, pid, 1)); err != nil {
+		if _, err := store.ObjectKey(r.OrgID, r.SessionID, store.KindRecordings, objectName(r.RecordingID, pid, 1, extWebM)); err != nil {
 			r.log.Warn("participant id cannot name a recording; not recording it", "participant", pid, "err", err)
 			r.mu.Lock()
 			r.recorders[pid] = &tappedRecorder{}
@@ -267,27 +293,99 @@ func (r *recording) addParticipants() {
 	}
 }
 
-// segmentDone runs on a recorder's goroutine for every finished segment: journal it and queue
-// its upload.
+// segmentDone runs on a recorder's goroutine for every closed segment: list it and hand it to
+// commitLoop, so that the recorder goes on at once.
 func (r *recording) segmentDone(d segmentDone) {
-	seg := d.Segment
-	key, err := store.ObjectKey(r.OrgID, r.SessionID, store.KindRecordings, objectName(r.RecordingID, seg.Participant, seg.Seq))
+	key, err := store.ObjectKey(r.OrgID, r.SessionID, store.KindRecordings, objectName(r.RecordingID, d.Participant, d.Seq, filepath.Ext(d.path)))
 	if err != nil { // checked when the participant was added
 		r.log.Error("segment has no valid key", "err", err)
 		return
 	}
-	seg.Key = key
-	if err := appendJournal(filepath.Join(r.dir, journalFile), seg); err != nil {
-		r.log.Warn("cannot journal a segment", "err", err)
-	}
+	d.Key = key
 	r.mu.Lock()
-	r.segments = append(r.segments, seg)
+	r.segments = append(r.segments, d.Segment)
 	r.mu.Unlock()
-	r.m.up.enqueue(upload{path: d.path, key: key, contentType: "video/webm"})
+	r.queueJob(commitJob{seg: d})
 }
 
-// Stop ends a recording: it finishes every participant's open segment, writes the manifest and
-// queues it for upload after the segments. It does not wait for the uploads (see Backlog).
+func (r *recording) queueJob(j commitJob) {
+	r.m.uncommitted.Add(1)
+	r.jobMu.Lock()
+	if r.jobsClosed { // cannot happen: nothing is queued after the manifest
+		r.jobMu.Unlock()
+		r.m.uncommitted.Add(-1)
+		r.log.Error("segment closed after the recording stopped")
+		return
+	}
+	r.jobs = append(r.jobs, j)
+	r.jobMu.Unlock()
+	r.jobWake.Signal()
+}
+
+// closeJobs lets commitLoop end once it has done what is queued.
+func (r *recording) closeJobs() {
+	r.jobMu.Lock()
+	r.jobsClosed = true
+	r.jobMu.Unlock()
+	r.jobWake.Signal()
+}
+
+// commitLoop makes closed segments durable in order (sync, rename, journal) and queues their
+// upload; the manifest, queued last by Stop, is written only after every segment. Syncing
+// here rather than on the recorder's goroutine keeps a slow disk from stalling the media and
+// from stalling Stop.
+func (r *recording) commitLoop() {
+	defer r.m.commits.Done()
+	for {
+		r.jobMu.Lock()
+		for len(r.jobs) == 0 && !r.jobsClosed {
+			r.jobWake.Wait()
+		}
+		if len(r.jobs) == 0 {
+			r.jobMu.Unlock()
+			return
+		}
+		j := r.jobs[0]
+		r.jobs = r.jobs[1:]
+		r.jobMu.Unlock()
+		if r.m.slowDisk != nil {
+			r.m.slowDisk()
+		}
+		r.commit(j)
+		r.m.uncommitted.Add(-1)
+	}
+}
+
+func (r *recording) commit(j commitJob) {
+	if j.manifest != nil {
+		man := *j.manifest
+		if len(r.failed) > 0 {
+			man.Segments = slices.DeleteFunc(slices.Clone(man.Segments), func(s Segment) bool {
+				return r.failed[segmentID(s.Participant, s.Seq)]
+			})
+		}
+		if err := r.m.queueManifest(r.dir, man); err != nil {
+			r.log.Error("cannot write the manifest", "err", err)
+		}
+		return
+	}
+	seg := j.seg
+	if err := seg.commit(); err != nil {
+		// Left as .part: Recover salvages it after a restart.
+		r.log.Error("cannot commit a segment", "file", seg.path, "err", err)
+		r.failed[segmentID(seg.Participant, seg.Seq)] = true
+		return
+	}
+	if err := appendJournal(filepath.Join(r.dir, journalFile), seg.Segment); err != nil {
+		r.log.Warn("cannot journal a segment", "err", err)
+	}
+	r.m.up.enqueue(upload{path: seg.path, key: seg.Key, contentType: seg.ContentType})
+}
+
+// Stop ends a recording: it finishes every participant's open segment and returns the
+// manifest. Syncing the last segments to the spool, writing the manifest and queueing it for
+// upload after the segments go on in the background (Backlog counts them; Close waits for
+// them); Stop waits for neither that nor the uploads.
 func (m *Manager) Stop(ctx context.Context, recordingID string) (Manifest, error) {
 	m.mu.Lock()
 	rec := m.recordings[recordingID]
@@ -300,6 +398,7 @@ func (m *Manager) Stop(ctx context.Context, recordingID string) (Manifest, error
 }
 
 func (r *recording) finish(ctx context.Context) (Manifest, error) {
+	stopT0 := time.Now()
 	r.mu.Lock()
 	r.stopped = true
 	recs := make([]*tappedRecorder, 0, len(r.recorders))
@@ -326,6 +425,7 @@ func (r *recording) finish(ctx context.Context) (Manifest, error) {
 		})
 	}
 	wg.Wait()
+	recT := time.Since(stopT0)
 
 	r.mu.Lock()
 	segs := slices.Clone(r.segments)
@@ -335,10 +435,9 @@ func (r *recording) finish(ctx context.Context) (Manifest, error) {
 		State: StateComplete, StartedAt: r.StartedAt, EndedAt: time.Now().UTC(),
 		Segments: sortSegments(segs),
 	}
-	if err := r.m.queueManifest(r.dir, man); err != nil {
-		return man, err
-	}
-	r.log.Info("recording stopped", "segments", len(segs))
+	r.queueJob(commitJob{manifest: &man})
+	r.closeJobs()
+	r.log.Info("recording stopped", "segments", len(segs), "took", time.Since(stopT0), "recorders", recT)
 	return man, errors.Join(errs...)
 }
 
@@ -381,6 +480,13 @@ func (m *Manager) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	committed := make(chan struct{})
+	go func() { m.commits.Wait(); close(committed) }()
+	select {
+	case <-committed:
+	case <-ctx.Done():
+		return errors.Join(append(errs, fmt.Errorf("recording: %d segments not synced: %w", m.uncommitted.Load(), ctx.Err()))...)
+	}
 	if err := m.up.drain(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("recording: %d uploads left: %w", m.up.Backlog(), err))
 	}
@@ -411,7 +517,10 @@ func (m *Manager) abandon() {
 				t.rec.abandon()
 			}
 		}
+		// What was closed before the "crash" reaches the disk; nothing more happens.
+		r.closeJobs()
 	}
+	m.commits.Wait()
 }
 
 func sortSegments(segs []Segment) []Segment {
@@ -427,12 +536,14 @@ func sortSegments(segs []Segment) []Segment {
 	return segs
 }
 
-func objectName(recordingID, participant string, seq int) string {
-	return fmt.Sprintf("%s-%s-%06d.webm", recordingID, participant, seq)
+// objectName names a segment in the store; ext is ".webm" or ".mkv".
+func objectName(recordingID, participant string, seq int, ext string) string {
+	return fmt.Sprintf("%s-%s-%06d%s", recordingID, participant, seq, ext)
 }
 
-func segmentFileName(participant string, seq int) string {
-	return fmt.Sprintf("%s-%06d.webm", participant, seq)
+// segmentFileName names a segment in the spool; ext is ".webm" or ".mkv".
+func segmentFileName(participant string, seq int, ext string) string {
+	return fmt.Sprintf("%s-%06d%s", participant, seq, ext)
 }
 
 func newID() string {

@@ -40,10 +40,12 @@ func TestRecordingACall(t *testing.T) {
 			const length = 6 * time.Second
 			began := time.Now()
 			record(t, ctx, length)
+			stopping := time.Now()
 			man, err := m.Stop(ctx, id)
 			if err != nil {
 				t.Fatalf("Stop: %v", err)
 			}
+			t.Logf("Stop took %v", time.Since(stopping))
 			recorded := time.Since(began)
 			mediaTime := produced()
 			waitFor(t, ctx, "uploads", func() bool { return m.Backlog() == 0 })
@@ -59,24 +61,23 @@ func TestRecordingACall(t *testing.T) {
 			for _, s := range man.Segments {
 				perPerson[s.Participant]++
 			}
+			total := checkSegments(t, ctx, st, man, nil)
 			for _, p := range []string{"alice", "bob"} {
-				if perPerson[p] < 3 {
-					t.Errorf("%s has %d segments, want at least 3 for %v at %v per segment", p, perPerson[p], length, segment)
+				// Segments are cut at the first keyframe after their length; the camera answers
+				// a keyframe request within a second even on a loaded machine.
+				if want := 1 + int((total[p]-segment)/(segment+time.Second)); perPerson[p] < max(want, 2) {
+					t.Errorf("%s has %d segments for %v recorded at %v per segment, want at least %d", p, perPerson[p], total[p], segment, max(want, 2))
 				}
 			}
-			total := checkSegments(t, ctx, st, man)
 			for _, p := range []string{"alice", "bob"} {
 				// The segments hold all the media the camera produced while recording, but for
 				// the wait for the first keyframe. (The test publishers produce less media than
 				// wall-clock time on a loaded machine: up to 25% less under -race on 2 cores.)
-				d, want := total[p], mediaTime[p]
-				if d < want-500*time.Millisecond || d > want+300*time.Millisecond {
-					t.Errorf("%s: segments last %v in all; the camera produced %v of media in the %v recorded", p, d, want, recorded)
-				}
-				if d < recorded/2 || d > recorded+300*time.Millisecond {
+				d := total[p]
+				checkCoverage(t, man, p, d, mediaTime[p], recorded)
+				if d < recorded/2 {
 					t.Errorf("%s: segments last %v in all, recorded for %v", p, d, recorded)
 				}
-				t.Logf("%s: %v in segments; %v of media produced in %v", p, d, want, recorded)
 			}
 			assertSpoolEmpty(t, spool)
 		})

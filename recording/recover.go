@@ -66,7 +66,7 @@ func (m *Manager) recoverDir(dir string) (Manifest, bool, error) {
 	}
 	journaled := make(map[string]Segment)
 	for _, s := range readJournal(filepath.Join(dir, journalFile)) {
-		journaled[segmentFileName(s.Participant, s.Seq)] = s
+		journaled[segmentID(s.Participant, s.Seq)] = s
 	}
 
 	entries, err := os.ReadDir(dir)
@@ -86,8 +86,11 @@ func (m *Manager) recoverDir(dir string) (Manifest, bool, error) {
 			}
 		case strings.HasSuffix(name, ".tmp"):
 			os.Remove(path) // a manifest or meta file torn by the crash
-		case strings.HasSuffix(name, ".webm.part"), strings.HasSuffix(name, ".webm.salvage"):
+		case strings.HasSuffix(name, ".part"), strings.HasSuffix(name, ".salvage"):
 			final := strings.TrimSuffix(strings.TrimSuffix(path, ".part"), ".salvage")
+			if _, _, _, ok := parseSegmentFileName(filepath.Base(final)); !ok {
+				continue
+			}
 			seg, ok := salvage(path, final)
 			os.Remove(path)
 			if !ok {
@@ -95,15 +98,15 @@ func (m *Manager) recoverDir(dir string) (Manifest, bool, error) {
 				continue
 			}
 			log.Info("salvaged an unfinished segment", "file", name, "duration_ms", seg.DurationMS)
-			journaled[filepath.Base(final)] = seg
+			journaled[segmentID(seg.Participant, seg.Seq)] = seg
 			segs = append(segs, m.queueRecovered(md, final, seg))
-		case strings.HasSuffix(name, ".webm"):
-			seg, ok := journaled[name]
+		default:
+			p, seq, _, valid := parseSegmentFileName(name)
+			if !valid {
+				continue
+			}
+			seg, ok := journaled[segmentID(p, seq)]
 			if !ok {
-				p, seq, valid := parseSegmentFileName(name)
-				if !valid {
-					continue
-				}
 				seg = Segment{Participant: p, Seq: seq}
 				if st, err := os.Stat(path); err == nil {
 					seg.Size = st.Size()
@@ -124,7 +127,7 @@ func (m *Manager) recoverDir(dir string) (Manifest, bool, error) {
 	// the manifest too.
 	seen := make(map[string]bool, len(segs))
 	for _, s := range segs {
-		seen[segmentFileName(s.Participant, s.Seq)] = true
+		seen[segmentID(s.Participant, s.Seq)] = true
 	}
 	for name, s := range journaled {
 		if !seen[name] {
@@ -145,28 +148,40 @@ func (m *Manager) recoverDir(dir string) (Manifest, bool, error) {
 
 // queueRecovered queues a segment left on disk and returns it with its key.
 func (m *Manager) queueRecovered(md meta, path string, seg Segment) Segment {
-	key, err := store.ObjectKey(md.OrgID, md.SessionID, store.KindRecordings, objectName(md.RecordingID, seg.Participant, seg.Seq))
+	key, err := store.ObjectKey(md.OrgID, md.SessionID, store.KindRecordings, objectName(md.RecordingID, seg.Participant, seg.Seq, filepath.Ext(path)))
 	if err != nil {
 		m.log.Warn("recovered segment has no valid key; leaving it", "path", path, "err", err)
 		return seg
 	}
 	seg.Key = key
-	m.up.enqueue(upload{path: path, key: key, contentType: "video/webm"})
+	if seg.ContentType == "" {
+		seg.ContentType = contentTypeOf(path, seg.Tracks)
+	}
+	m.up.enqueue(upload{path: path, key: key, contentType: seg.ContentType})
 	return seg
 }
 
-// parseSegmentFileName splits "{participant}-{seq:06}.webm".
-func parseSegmentFileName(name string) (participant string, seq int, ok bool) {
-	base := strings.TrimSuffix(name, ".webm")
+// segmentID names a participant's segment whatever its format.
+func segmentID(participant string, seq int) string {
+	return fmt.Sprintf("%s-%06d", participant, seq)
+}
+
+// parseSegmentFileName splits "{participant}-{seq:06}.webm" (or .mkv).
+func parseSegmentFileName(name string) (participant string, seq int, ext string, ok bool) {
+	ext = filepath.Ext(name)
+	if ext != extWebM && ext != extMatroska {
+		return "", 0, "", false
+	}
+	base := strings.TrimSuffix(name, ext)
 	i := strings.LastIndexByte(base, '-')
 	if i <= 0 {
-		return "", 0, false
+		return "", 0, "", false
 	}
 	seq, err := strconv.Atoi(base[i+1:])
 	if err != nil {
-		return "", 0, false
+		return "", 0, "", false
 	}
-	return base[:i], seq, true
+	return base[:i], seq, ext, true
 }
 
 func lastEnd(segs []Segment) time.Time {
@@ -180,10 +195,11 @@ func lastEnd(segs []Segment) time.Time {
 }
 
 // salvage rewrites what is readable of an unfinished segment (the blocks written before the
-// crash; a torn last block is lost) as a complete WebM file at final, with cues and duration.
-// It reports false when nothing playable is left: no video keyframe.
+// crash; a torn last block is lost) as a complete file at final, with cues and duration. It
+// reports false when nothing playable is left: no video keyframe to start from, or, for audio
+// alone, no audio.
 func salvage(part, final string) (Segment, bool) {
-	participant, seq, ok := parseSegmentFileName(filepath.Base(final))
+	participant, seq, _, ok := parseSegmentFileName(filepath.Base(final))
 	if !ok {
 		return Segment{}, false
 	}
@@ -192,12 +208,34 @@ func salvage(part, final string) (Segment, bool) {
 		return Segment{}, false
 	}
 	defer os.Remove(src)
-	video, audio := readBlocks(src)
-	if len(video) == 0 || !isVP8Keyframe(video[0].data) {
+	videoCodecID, video, audio := readBlocks(src)
+	var format segmentFormat
+	switch videoCodecID {
+	case "":
+		if len(audio) == 0 {
+			return Segment{}, false
+		}
+	case "V_VP8":
+		if len(video) == 0 || !isVP8Keyframe(video[0].data) {
+			return Segment{}, false
+		}
+		w, h := vp8Size(video[0].data)
+		format = segmentFormat{video: codecVP8, width: w, height: h}
+	case "V_MPEG4/ISO/AVC":
+		// The recorder puts the parameter sets in every segment's first frame.
+		if len(video) == 0 {
+			return Segment{}, false
+		}
+		var p h264Params
+		au := scanH264(video[0].data)
+		if !au.idr || p.update(au) != nil || p.config == nil {
+			return Segment{}, false
+		}
+		format = segmentFormat{video: codecH264, width: p.width, height: p.height, codecPrivate: p.config}
+	default:
 		return Segment{}, false
 	}
-	w, h := vp8Size(video[0].data)
-	seg, err := createSegment(final, w, h, 0)
+	seg, err := createSegment(final, format, 0)
 	if err != nil {
 		return Segment{}, false
 	}
@@ -214,8 +252,9 @@ func salvage(part, final string) (Segment, bool) {
 	}
 	seg.info = Segment{
 		Participant: participant, Seq: seq,
-		Tracks: []string{"video/VP8", "audio/opus"},
-		Width:  w, Height: h,
+		Tracks:      format.tracks(),
+		ContentType: format.contentType(),
+		Width:       format.width, Height: format.height,
 	}
 	done, err := seg.finish()
 	if err != nil {
@@ -234,16 +273,17 @@ type block struct {
 	data []byte
 }
 
-// readBlocks reads the video and audio blocks of a WebM file up to where it is cut off.
-func readBlocks(path string) (video, audio []block) {
+// readBlocks reads the video and audio blocks of a segment file up to where it is cut off,
+// and the codec ID of its video track ("" when it has none).
+func readBlocks(path string) (videoCodecID string, video, audio []block) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, nil
+		return "", nil, nil
 	}
 	defer f.Close()
 	readers, err := mkvcore.NewSimpleBlockReader(f, mkvcore.WithOnFatalHandler(func(error) {}))
 	if err != nil {
-		return nil, nil
+		return "", nil, nil
 	}
 	var wg sync.WaitGroup
 	for _, r := range readers {
@@ -251,6 +291,7 @@ func readBlocks(path string) (video, audio []block) {
 		switch r.TrackEntry().TrackNumber {
 		case videoTrackNumber:
 			out = &video
+			videoCodecID = r.TrackEntry().CodecID
 		case audioTrackNumber:
 			out = &audio
 		}
@@ -268,5 +309,5 @@ func readBlocks(path string) (video, audio []block) {
 		})
 	}
 	wg.Wait()
-	return video, audio
+	return videoCodecID, video, audio
 }

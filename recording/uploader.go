@@ -16,6 +16,9 @@ import (
 const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = 5 * time.Second
+	// putTimeout bounds one upload attempt: a store that accepts the connection and then
+	// hangs (one restarting, say) must not hold the queue forever.
+	putTimeout = 30 * time.Second
 )
 
 // upload is one local file waiting to be stored.
@@ -159,7 +162,9 @@ func (u *Uploader) uploadOne(ctx context.Context, it upload) error {
 	if err != nil {
 		return err
 	}
-	if _, err := u.store.Put(ctx, it.key, f, st.Size(), it.contentType); err != nil {
+	putCtx, cancel := context.WithTimeout(ctx, putTimeout)
+	defer cancel()
+	if _, err := u.store.Put(putCtx, it.key, f, st.Size(), it.contentType); err != nil {
 		return err
 	}
 	f.Close()

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -41,6 +42,92 @@ type Appointment struct {
 	Revision     int       `json:"revision"` // counts reschedules and reassignments
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// RemindedRevision is the Revision whose reminder has been queued (0: none yet). A reschedule
+	// or reassignment counts a new revision, which may need a reminder of its own.
+	RemindedRevision int `json:"reminded_revision,omitempty"`
+}
+
+// ReminderDue says when the appointment's reminder is due, lead before its start, and whether
+// it needs one at all. It needs one when it is booked, its current revision has not been
+// reminded, and it was booked or last changed before the reminder was due: an appointment
+// booked or moved inside the lead time has just been sent its link and gets no reminder.
+func (a *Appointment) ReminderDue(lead time.Duration) (time.Time, bool) {
+	at := a.Start.Add(-lead)
+	if lead <= 0 || a.State != AppointmentBooked || a.RemindedRevision == a.Revision || !a.UpdatedAt.Before(at) {
+		return time.Time{}, false
+	}
+	return at, true
+}
+
+// MarkReminded records that the reminder of the appointment's revision has been queued, with a
+// compare-and-set on its record. It reports false, and changes nothing, when the appointment is
+// no longer booked at that revision (it was rescheduled or cancelled meanwhile) or was marked
+// already: whoever marks it first wins.
+func (s *Store) MarkReminded(ctx context.Context, orgID, id string, revision int) (bool, error) {
+	errStale := errors.New("stale")
+	_, err := updateJSON(ctx, s, s.appointments, orgID, id, func(a *Appointment) error {
+		if a.State != AppointmentBooked || a.Revision != revision || a.RemindedRevision == revision {
+			return errStale
+		}
+		a.RemindedRevision = revision
+		return nil
+	})
+	if errors.Is(err, errStale) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// AppointmentUpdate is one appointment seen by WatchAppointments.
+type AppointmentUpdate struct {
+	Key         string       // {org}.{id}
+	Appointment *Appointment // nil: the record was deleted
+	CaughtUp    bool         // no appointment: every one stored when the watch began has been sent
+}
+
+// WatchAppointments sends every stored appointment of every organisation, then a CaughtUp
+// update, then each change as it is made on any node, until ctx ends; the channel is then
+// closed. It closes early if the watch fails (NATS gone for good).
+func (s *Store) WatchAppointments(ctx context.Context) (<-chan AppointmentUpdate, error) {
+	w, err := s.appointments.WatchAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan AppointmentUpdate)
+	go func() {
+		defer close(out)
+		defer func() { _ = w.Stop() }()
+		for {
+			var u AppointmentUpdate
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				switch {
+				case e == nil:
+					u.CaughtUp = true
+				case e.Operation() != jetstream.KeyValuePut:
+					u.Key = e.Key()
+				default:
+					var a Appointment
+					if err := json.Unmarshal(e.Value(), &a); err != nil {
+						s.log.Warn("corrupt appointment record", "key", e.Key(), "err", err)
+						continue
+					}
+					u.Key, u.Appointment = e.Key(), &a
+				}
+			}
+			select {
+			case out <- u:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
 }
 
 // AppointmentFilter narrows a listing.

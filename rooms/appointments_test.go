@@ -133,3 +133,120 @@ func TestListAppointmentsFiltersAndPages(t *testing.T) {
 		t.Fatalf("by state: %+v", cancelled)
 	}
 }
+
+func TestReminderDue(t *testing.T) {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	booked := Appointment{State: AppointmentBooked, Start: start, End: start.Add(time.Hour), Revision: 1,
+		UpdatedAt: start.Add(-3 * time.Hour)}
+	with := func(change func(*Appointment)) Appointment { a := booked; change(&a); return a }
+	cases := []struct {
+		name string
+		a    Appointment
+		lead time.Duration
+		want bool
+	}{
+		{"a booked appointment is reminded lead before its start", booked, time.Hour, true},
+		{"reminders are off with no lead", booked, 0, false},
+		{"a cancelled appointment gets none", with(func(a *Appointment) { a.State = AppointmentCancelled }), time.Hour, false},
+		{"a revision already reminded gets none", with(func(a *Appointment) { a.RemindedRevision = 1 }), time.Hour, false},
+		{"a new revision gets its own", with(func(a *Appointment) { a.RemindedRevision, a.Revision = 1, 2 }), time.Hour, true},
+		{"one booked inside the lead time gets none", with(func(a *Appointment) { a.UpdatedAt = start.Add(-30 * time.Minute) }), time.Hour, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			at, ok := c.a.ReminderDue(c.lead)
+			if ok != c.want || (ok && !at.Equal(start.Add(-c.lead))) {
+				t.Fatalf("ReminderDue = %v %v, want %v at %v", at, ok, c.want, start.Add(-c.lead))
+			}
+		})
+	}
+}
+
+func TestMarkRemindedIsCompareAndSet(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	start := time.Now().Add(2 * time.Hour).UTC()
+	a, _, err := s.BookAppointment(ctx, Appointment{OrgID: "org_a", Start: start, End: start.Add(time.Hour)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("of many markers at once exactly one wins", func(t *testing.T) {
+		wins := make(chan bool, 8)
+		for range 8 {
+			go func() {
+				ok, err := s.MarkReminded(ctx, "org_a", a.ID, 1)
+				if err != nil {
+					t.Error(err)
+				}
+				wins <- ok
+			}()
+		}
+		n := 0
+		for range 8 {
+			if <-wins {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%d winners", n)
+		}
+		got, _ := s.Appointment(ctx, "org_a", a.ID)
+		if got.RemindedRevision != 1 || got.Revision != 1 || !got.UpdatedAt.Equal(a.UpdatedAt) {
+			t.Fatalf("marking must change nothing else: %+v", got)
+		}
+	})
+
+	t.Run("a stale revision is not marked", func(t *testing.T) {
+		later := start.Add(time.Hour)
+		if _, err := s.UpdateAppointment(ctx, "org_a", a.ID, AppointmentChange{Start: &later, End: new(later.Add(time.Hour))}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.MarkReminded(ctx, "org_a", a.ID, 1); ok || err != nil {
+			t.Fatalf("old revision marked: %v %v", ok, err)
+		}
+		if ok, err := s.MarkReminded(ctx, "org_a", a.ID, 2); !ok || err != nil {
+			t.Fatalf("new revision: %v %v", ok, err)
+		}
+	})
+}
+
+func TestWatchAppointmentsSendsStoredThenChanges(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := openStore(t)
+	start := time.Now().Add(time.Hour).UTC()
+	first, _, err := s.BookAppointment(ctx, Appointment{OrgID: "org_a", Start: start, End: start.Add(time.Hour)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	updates, err := s.WatchAppointments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() AppointmentUpdate {
+		t.Helper()
+		select {
+		case u := <-updates:
+			return u
+		case <-time.After(5 * time.Second):
+			t.Fatal("no update")
+		}
+		return AppointmentUpdate{}
+	}
+	if u := next(); u.Appointment == nil || u.Appointment.ID != first.ID {
+		t.Fatalf("stored: %+v", u)
+	}
+	if u := next(); !u.CaughtUp {
+		t.Fatalf("caught up: %+v", u)
+	}
+	if _, err := s.CancelAppointment(ctx, "org_a", first.ID, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if u := next(); u.Appointment == nil || u.Appointment.State != AppointmentCancelled {
+		t.Fatalf("change: %+v", u)
+	}
+	cancel()
+	for range updates { // closed once ctx ends
+	}
+}

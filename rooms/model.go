@@ -49,6 +49,22 @@ const (
 	ParticipantInCall  ParticipantState = "in_call"
 	ParticipantDenied  ParticipantState = "denied"
 	ParticipantLeft    ParticipantState = "left"
+	// ParticipantReconnecting: the participant's connection dropped; they keep their place
+	// (ResumeState) until ReconnectBy, and then leave.
+	ParticipantReconnecting ParticipantState = "reconnecting"
+)
+
+// DefaultReconnectGrace is how long a participant whose connection dropped keeps their place
+// as "reconnecting" before they are marked left. It covers a phone switching networks or a
+// ten-second outage plus the pages' backoff (0.5 s, 1 s, 2 s, 4 s, 8 s, ...).
+const DefaultReconnectGrace = 30 * time.Second
+
+// Event kinds of reconnection (the others are in events.go).
+const (
+	// A participant's connection dropped; they are reconnecting (see ParticipantReconnecting).
+	EventReconnecting EventKind = "reconnecting"
+	// The node carrying the session stopped without saying goodbye; see Session.InterruptedAt.
+	EventInterrupted EventKind = "interrupted"
 )
 
 // Organization is a tenant: everything else belongs to exactly one.
@@ -99,6 +115,9 @@ type Session struct {
 	ClosesAt      *time.Time `json:"closes_at,omitempty"`
 	// Links issued before this instant are revoked.
 	LinksValidFrom *time.Time `json:"links_valid_from,omitempty"`
+	// InterruptedAt is when the node carrying the session last stopped without saying goodbye
+	// (a crash): its participants became reconnecting; the session stays joinable.
+	InterruptedAt *time.Time `json:"interrupted_at,omitempty"`
 }
 
 // Participant is a person in a session.
@@ -114,6 +133,32 @@ type Participant struct {
 	AdmittedAt *time.Time       `json:"admitted_at,omitempty"`
 	LeftAt     *time.Time       `json:"left_at,omitempty"`
 	DenyReason string           `json:"deny_reason,omitempty"`
+	// Conn is the signaling connection that speaks for the participant now and Node the node
+	// holding it: a newer connection with the same Key takes over, and only the current one
+	// can make the participant reconnecting or left.
+	Conn string `json:"conn,omitempty"`
+	Node string `json:"node,omitempty"`
+	// While reconnecting: the state to resume (waiting or in_call), and until when.
+	ResumeState    ParticipantState `json:"resume_state,omitempty"`
+	DisconnectedAt *time.Time       `json:"disconnected_at,omitempty"`
+	ReconnectBy    *time.Time       `json:"reconnect_by,omitempty"`
+}
+
+// Queued reports whether the participant holds a place in the waiting room: waiting, or
+// reconnecting to it.
+func (p *Participant) Queued() bool {
+	return p.State == ParticipantWaiting || p.State == ParticipantReconnecting && p.ResumeState == ParticipantWaiting
+}
+
+// InCall reports whether the participant is in the call, or reconnecting to it.
+func (p *Participant) InCall() bool {
+	return p.State == ParticipantInCall || p.State == ParticipantReconnecting && p.ResumeState == ParticipantInCall
+}
+
+// Present reports whether the participant is in the session in some way: queued, in the call
+// or reconnecting to either.
+func (p *Participant) Present() bool {
+	return p.State == ParticipantWaiting || p.State == ParticipantInCall || p.State == ParticipantReconnecting
 }
 
 // Participant finds a participant by id.
@@ -126,11 +171,12 @@ func (s *Session) Participant(id string) (*Participant, bool) {
 	return nil, false
 }
 
-// Waiting lists the customers in the waiting room, longest-waiting first.
+// Waiting lists the customers in the waiting room, longest-waiting first; a customer
+// reconnecting to it keeps their place.
 func (s *Session) Waiting() []Participant {
 	var out []Participant
 	for _, p := range s.Participants {
-		if p.State == ParticipantWaiting {
+		if p.Queued() {
 			out = append(out, p)
 		}
 	}
@@ -154,6 +200,9 @@ func newID(prefix string) string {
 	_, _ = rand.Read(b[8:])
 	return prefix + strings.ToLower(base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
+
+// NewConnectionID names one signaling connection (see Participant.Conn).
+func NewConnectionID() string { return newID("con_") }
 
 // ValidID reports whether s can be an id of ours: it then is safe in a KV key or a subject.
 func ValidID(s string) bool {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,6 +47,8 @@ type Store struct {
 	now          func() time.Time
 	// maxParticipants bounds one session; set once, before use, by SetMaxParticipants.
 	maxParticipants int
+	// reconnectGrace (a time.Duration) is how long a dropped participant keeps their place.
+	reconnectGrace atomic.Int64
 }
 
 // SetMaxParticipants bounds how many participants one session holds (specialists and
@@ -59,6 +62,7 @@ func (s *Store) SetMaxParticipants(n int) {
 // Open creates the buckets and the events stream if they are missing.
 func Open(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error) {
 	s := &Store{bus: b, log: log, now: time.Now, maxParticipants: defaultMaxParticipants}
+	s.reconnectGrace.Store(int64(DefaultReconnectGrace))
 	buckets := []struct {
 		name string
 		kv   *jetstream.KeyValue
@@ -311,10 +315,17 @@ type JoinRequest struct {
 	Name string
 	// Key identifies the person: the same key resumes the same participant.
 	Key string
+	// Conn names the signaling connection joining and Node the node holding it; the newest
+	// connection of a participant is the one that counts (see Participant.Conn).
+	Conn string
+	Node string
 }
 
 // Join adds a participant, or resumes the one with the same key. A customer starts in the
 // waiting room unless they had been admitted already; a specialist is in the call at once.
+// Resuming takes the participant over from any older connection: a reconnecting participant
+// goes back to where they were (the waiting room keeps their place, the call needs no new
+// admission), and an older connection still open learns from the event that it was replaced.
 func (s *Store) Join(ctx context.Context, orgID, sessionID string, req JoinRequest) (*Session, *Participant, error) {
 	var pid string
 	var kind EventKind
@@ -338,7 +349,17 @@ func (s *Store) Join(ctx context.Context, orgID, sessionID string, req JoinReque
 				if req.Role == RoleSpecialist || p.AdmittedAt != nil && sess.State == SessionActive {
 					p.State = ParticipantInCall
 				}
+			case ParticipantReconnecting:
+				p.State = p.ResumeState
+				if p.State != ParticipantInCall && (req.Role == RoleSpecialist || p.AdmittedAt != nil && sess.State == SessionActive) {
+					p.State = ParticipantInCall
+				}
+				if p.State != ParticipantInCall {
+					p.State = ParticipantWaiting
+				}
 			}
+			p.ResumeState, p.DisconnectedAt, p.ReconnectBy = "", nil, nil
+			p.Conn, p.Node = req.Conn, req.Node
 			if req.Name != "" {
 				p.Name = req.Name
 			}
@@ -351,7 +372,8 @@ func (s *Store) Join(ctx context.Context, orgID, sessionID string, req JoinReque
 		if len(sess.Participants) >= s.maxParticipants {
 			return fmt.Errorf("%w: the session is full", ErrInvalidState)
 		}
-		p := Participant{ID: newID("par_"), Role: req.Role, Name: req.Name, Key: req.Key, State: ParticipantWaiting, JoinedAt: now}
+		p := Participant{ID: newID("par_"), Role: req.Role, Name: req.Name, Key: req.Key, State: ParticipantWaiting, JoinedAt: now,
+			Conn: req.Conn, Node: req.Node}
 		kind = EventWaiting
 		if req.Role == RoleSpecialist {
 			p.State, kind = ParticipantInCall, EventJoined
@@ -379,11 +401,17 @@ func (s *Store) Admit(ctx context.Context, orgID, sessionID, participantID, by s
 		if !ok {
 			return ErrNotFound
 		}
-		if p.State != ParticipantWaiting {
+		if !p.Queued() {
 			return fmt.Errorf("%w: participant is %s", ErrInvalidState, p.State)
 		}
 		now := s.now().UTC()
-		p.State, p.AdmittedAt = ParticipantInCall, &now
+		p.AdmittedAt = &now
+		if p.State == ParticipantReconnecting {
+			// Admitted while their connection is down: they come back straight into the call.
+			p.ResumeState = ParticipantInCall
+		} else {
+			p.State = ParticipantInCall
+		}
 		sess.State = SessionActive
 		return nil
 	})
@@ -400,11 +428,12 @@ func (s *Store) Deny(ctx context.Context, orgID, sessionID, participantID, reaso
 		if !ok {
 			return ErrNotFound
 		}
-		if p.State != ParticipantWaiting {
+		if !p.Queued() {
 			return fmt.Errorf("%w: participant is %s", ErrInvalidState, p.State)
 		}
 		now := s.now().UTC()
 		p.State, p.DenyReason, p.LeftAt = ParticipantDenied, reason, &now
+		p.ResumeState, p.ReconnectBy = "", nil
 		return nil
 	})
 	if err == nil {
@@ -415,16 +444,34 @@ func (s *Store) Deny(ctx context.Context, orgID, sessionID, participantID, reaso
 
 // Leave marks a participant as gone (hung up or disconnected).
 func (s *Store) Leave(ctx context.Context, orgID, sessionID, participantID string) (*Session, error) {
+	return s.leave(ctx, orgID, sessionID, participantID, "", false)
+}
+
+// LeaveConnection marks a participant as gone when conn still speaks for them: a hang-up from
+// a connection that a newer one replaced changes nothing.
+func (s *Store) LeaveConnection(ctx context.Context, orgID, sessionID, participantID, conn string) (*Session, error) {
+	return s.leave(ctx, orgID, sessionID, participantID, conn, false)
+}
+
+// ExpireReconnect marks a participant who was reconnecting on conn as gone: they did not come
+// back within the grace. It changes nothing when they came back (or a newer connection took
+// over) meanwhile.
+func (s *Store) ExpireReconnect(ctx context.Context, orgID, sessionID, participantID, conn string) (*Session, error) {
+	return s.leave(ctx, orgID, sessionID, participantID, conn, true)
+}
+
+func (s *Store) leave(ctx context.Context, orgID, sessionID, participantID, conn string, onlyReconnecting bool) (*Session, error) {
 	changed := false
 	sess, err := s.update(ctx, orgID, sessionID, func(sess *Session) error {
 		p, ok := sess.Participant(participantID)
 		if !ok {
 			return ErrNotFound
 		}
-		changed = p.State == ParticipantWaiting || p.State == ParticipantInCall
+		changed = p.Present() && (conn == "" || p.Conn == conn) && (!onlyReconnecting || p.State == ParticipantReconnecting)
 		if changed {
 			now := s.now().UTC()
 			p.State, p.LeftAt = ParticipantLeft, &now
+			p.ResumeState, p.ReconnectBy = "", nil
 		}
 		return nil
 	})
@@ -432,6 +479,123 @@ func (s *Store) Leave(ctx context.Context, orgID, sessionID, participantID strin
 		s.publish(ctx, Event{Kind: EventLeft, OrgID: orgID, SessionID: sessionID, ParticipantID: participantID})
 	}
 	return sess, err
+}
+
+// SetReconnectGrace sets how long a dropped participant stays reconnecting before they are
+// marked left (DefaultReconnectGrace unless set).
+func (s *Store) SetReconnectGrace(d time.Duration) {
+	if d > 0 {
+		s.reconnectGrace.Store(int64(d))
+	}
+}
+
+// ReconnectGrace is how long a dropped participant stays reconnecting.
+func (s *Store) ReconnectGrace() time.Duration {
+	return time.Duration(s.reconnectGrace.Load())
+}
+
+// Disconnect records that conn, the connection of a participant who is waiting or in the
+// call, dropped without a goodbye: the participant becomes reconnecting, keeps their place
+// until the returned deadline and resumes it when they join again. It reports a zero deadline
+// when nothing changed (a newer connection had taken over, or the participant was gone).
+func (s *Store) Disconnect(ctx context.Context, orgID, sessionID, participantID, conn string) (time.Time, error) {
+	var deadline time.Time
+	_, err := s.update(ctx, orgID, sessionID, func(sess *Session) error {
+		deadline = time.Time{}
+		if sess.State == SessionEnded {
+			return nil
+		}
+		p, ok := sess.Participant(participantID)
+		if !ok {
+			return ErrNotFound
+		}
+		if p.Conn != conn || p.State != ParticipantWaiting && p.State != ParticipantInCall {
+			return nil
+		}
+		now := s.now().UTC()
+		deadline = now.Add(s.ReconnectGrace())
+		p.ResumeState, p.State = p.State, ParticipantReconnecting
+		p.DisconnectedAt, p.ReconnectBy = &now, &deadline
+		return nil
+	})
+	if err == nil && !deadline.IsZero() {
+		s.publish(ctx, Event{Kind: EventReconnecting, OrgID: orgID, SessionID: sessionID, ParticipantID: participantID})
+	}
+	return deadline, err
+}
+
+// Reconnecting is a participant whose connection dropped, with the deadline for coming back.
+type Reconnecting struct {
+	OrgID, SessionID, ParticipantID, Conn string
+	ReconnectBy                           time.Time
+}
+
+// InterruptNode is what a node does when it starts: the connections it held before it stopped
+// are gone, so their participants in sessions that have not ended become reconnecting (as if
+// each connection had dropped at once) and the session is marked interrupted; it stays
+// joinable with the same links, and people who come back resume where they were. It returns
+// every participant of that node who is now reconnecting, for the caller to expire at their
+// deadline (ExpireReconnect).
+func (s *Store) InterruptNode(ctx context.Context, node string) ([]Reconnecting, error) {
+	lister, err := s.sessions.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for key := range lister.Keys() {
+		keys = append(keys, key)
+	}
+	_ = lister.Stop()
+	var out []Reconnecting
+	for _, key := range keys {
+		orgID, sessionID, ok := strings.Cut(key, ".")
+		if !ok {
+			continue
+		}
+		var found []Reconnecting
+		interrupted := false
+		_, err := s.update(ctx, orgID, sessionID, func(sess *Session) error {
+			found, interrupted = found[:0], false
+			if sess.State == SessionEnded {
+				return nil
+			}
+			now := s.now().UTC()
+			deadline := now.Add(s.ReconnectGrace())
+			for i := range sess.Participants {
+				p := &sess.Participants[i]
+				if p.Node != node || !p.Present() {
+					continue
+				}
+				if p.State != ParticipantReconnecting {
+					p.ResumeState, p.State = p.State, ParticipantReconnecting
+					p.DisconnectedAt, p.ReconnectBy = &now, &deadline
+					interrupted = true
+				}
+				if p.ReconnectBy == nil { // written by an older version
+					p.ReconnectBy = &deadline
+				}
+				found = append(found, Reconnecting{OrgID: orgID, SessionID: sessionID, ParticipantID: p.ID, Conn: p.Conn, ReconnectBy: *p.ReconnectBy})
+			}
+			if interrupted {
+				sess.InterruptedAt = &now
+			}
+			return nil
+		})
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("rooms: interrupt session %s: %w", key, err)
+		}
+		if interrupted {
+			s.publish(ctx, Event{Kind: EventInterrupted, OrgID: orgID, SessionID: sessionID, Reason: "node " + node + " restarted"})
+		}
+		out = append(out, found...)
+	}
+	return out, nil
 }
 
 // End closes a session for everyone. Ending an ended session is not an error.
@@ -445,8 +609,9 @@ func (s *Store) End(ctx context.Context, orgID, sessionID, reason, by string) (*
 		sess.State, sess.EndedAt, sess.EndReason = SessionEnded, &now, reason
 		for i := range sess.Participants {
 			p := &sess.Participants[i]
-			if p.State == ParticipantWaiting || p.State == ParticipantInCall {
+			if p.Present() {
 				p.State, p.LeftAt = ParticipantLeft, &now
+				p.ResumeState, p.ReconnectBy = "", nil
 			}
 		}
 		return nil

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -91,6 +92,10 @@ func (s *Server) handleCreateAppointment(w http.ResponseWriter, r *http.Request)
 	}
 	s.publishWebhook(r.Context(), c.OrgID, webhooks.TypeAppointmentBooked, a.ID+".booked", out)
 	s.notifyCustomer(r.Context(), a, notify.KindBooked, out.CustomerURL)
+	if out.Notifications, err = s.notificationsOf(r.Context(), a); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
 	w.Header().Set("Location", "/v1/appointments/"+a.ID)
 	writeJSON(w, http.StatusCreated, out)
 }
@@ -113,21 +118,30 @@ func (s *Server) handleGetAppointment(w http.ResponseWriter, r *http.Request) {
 // writeAppointment answers with the appointment and the delivery state of its notifications.
 func (s *Server) writeAppointment(w http.ResponseWriter, r *http.Request, a *rooms.Appointment, status int) {
 	out := appointmentView(a)
-	statuses, err := s.notifier.Statuses(r.Context(), a.ID)
-	if err != nil {
+	var err error
+	if out.Notifications, err = s.notificationsOf(r.Context(), a); err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	out.Notifications = []api.Notification{}
+	writeJSON(w, status, out)
+}
+
+// notificationsOf is the delivery state of every notification about the appointment.
+func (s *Server) notificationsOf(ctx context.Context, a *rooms.Appointment) ([]api.Notification, error) {
+	statuses, err := s.notifier.Statuses(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Notification{}
 	for _, st := range statuses {
 		if st.OrgID != a.OrgID {
 			continue
 		}
-		out.Notifications = append(out.Notifications, api.Notification{ID: st.ID, Channel: string(st.Channel),
+		out = append(out, api.Notification{ID: st.ID, Channel: string(st.Channel),
 			Kind: string(st.Kind), To: st.To, State: string(st.State), Attempts: st.Attempts,
 			LastError: st.LastError, UpdatedAt: st.UpdatedAt})
 	}
-	writeJSON(w, status, out)
+	return out, nil
 }
 
 func (s *Server) handleListAppointments(w http.ResponseWriter, r *http.Request) {
@@ -180,6 +194,24 @@ func (s *Server) handleUpdateAppointment(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	c := callerOf(r)
+	if in.Start != nil || in.End != nil {
+		cur, err := s.rooms.Appointment(r.Context(), c.OrgID, r.PathValue("id"))
+		if err != nil {
+			s.appointmentError(w, r, err)
+			return
+		}
+		start, end := cur.Start, cur.End
+		if in.Start != nil {
+			start = *in.Start
+		}
+		if in.End != nil {
+			end = *in.End
+		}
+		if msg := validateWindow(start, end); msg != "" {
+			problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-appointment", msg)
+			return
+		}
+	}
 	if in.Customer != nil {
 		if msg := validateCustomer(*in.Customer); msg != "" {
 			problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-appointment", msg)

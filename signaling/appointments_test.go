@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assist-video/assist/rooms"
 	"github.com/assist-video/assist/signaling/api"
 	"github.com/assist-video/assist/signaling/wire"
 )
@@ -142,6 +143,97 @@ func TestAppointmentsAPI(t *testing.T) {
 			if resp := ts.do(t, "POST", "/v1/appointments", ts.APIKey, c, nil); resp.StatusCode != http.StatusUnprocessableEntity {
 				t.Errorf("case %d: %d", i, resp.StatusCode)
 			}
+		}
+	})
+}
+
+func TestAppointmentsAPIFiltersReassignsAndShowsDelivery(t *testing.T) {
+	ts := newTestServer(t) // no email or SMS provider configured
+	ctx := t.Context()
+	org := ts.boot.OrganizationID
+	spcA, err := ts.rooms.CreateSpecialist(ctx, org, "a@clinic.example", "A", "x", rooms.StaffSpecialist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spcB, err := ts.rooms.CreateSpecialist(ctx, org, "b@clinic.example", "B", "x", rooms.StaffSpecialist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	var booked []api.Appointment
+	for i := range 4 {
+		spc := spcA.ID
+		if i%2 == 1 {
+			spc = spcB.ID
+		}
+		var a api.Appointment
+		resp := ts.do(t, "POST", "/v1/appointments", ts.APIKey, api.CreateAppointment{
+			Start: base.Add(time.Duration(i) * time.Hour), End: base.Add(time.Duration(i)*time.Hour + 30*time.Minute),
+			Customer: api.Customer{Name: "C", Email: "c@example.com"}, SpecialistID: spc}, &a)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("book: %d", resp.StatusCode)
+		}
+		booked = append(booked, a)
+	}
+
+	t.Run("the booking answer shows its notification queued", func(t *testing.T) {
+		n := booked[0].Notifications
+		if len(n) != 1 || n[0].Kind != "booked" || n[0].Channel != "email" || n[0].ID != booked[0].ID+".booked.email.1" {
+			t.Fatalf("notifications = %+v", n)
+		}
+	})
+
+	t.Run("a notification that cannot be sent shows failed with its reason", func(t *testing.T) {
+		n := ts.waitNotification(t, booked[0].ID, "booked")
+		if n.State != "failed" || !strings.Contains(n.LastError, "no provider") {
+			t.Fatalf("notification = %+v", n)
+		}
+	})
+
+	t.Run("lists filter by specialist and by start time", func(t *testing.T) {
+		var list api.AppointmentList
+		ts.do(t, "GET", "/v1/appointments?specialist_id="+spcB.ID, ts.APIKey, nil, &list)
+		if len(list.Data) != 2 || list.Data[0].ID != booked[1].ID || list.Data[1].ID != booked[3].ID {
+			t.Fatalf("by specialist = %+v", list.Data)
+		}
+		from, to := base.Add(time.Hour).Format(time.RFC3339), base.Add(3*time.Hour).Format(time.RFC3339)
+		ts.do(t, "GET", "/v1/appointments?from="+from+"&to="+to, ts.APIKey, nil, &list)
+		if len(list.Data) != 2 || list.Data[0].ID != booked[1].ID || list.Data[1].ID != booked[2].ID {
+			t.Fatalf("by time = %+v", list.Data)
+		}
+		if resp := ts.do(t, "GET", "/v1/appointments?from=yesterday", ts.APIKey, nil, nil); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("bad time: %d", resp.StatusCode)
+		}
+		if resp := ts.do(t, "GET", "/v1/appointments?state=lost", ts.APIKey, nil, nil); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("bad state: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("reassigning changes the specialist and counts a revision", func(t *testing.T) {
+		var got api.Appointment
+		resp := ts.do(t, "PATCH", "/v1/appointments/"+booked[0].ID, ts.APIKey, api.UpdateAppointment{SpecialistID: &spcB.ID}, &got)
+		if resp.StatusCode != 200 || got.SpecialistID != spcB.ID || got.Revision != 2 || !got.Start.Equal(booked[0].Start) {
+			t.Fatalf("reassign: %d %+v", resp.StatusCode, got)
+		}
+		if len(notificationsOf(got, "rescheduled")) != 0 {
+			t.Fatalf("a reassignment is not a reschedule: %+v", got.Notifications)
+		}
+	})
+
+	t.Run("a reschedule is checked like a booking", func(t *testing.T) {
+		past, long := time.Now().Add(-2*time.Hour), base.Add(10*time.Hour)
+		cases := []api.UpdateAppointment{
+			{Start: &past, End: new(past.Add(time.Hour))}, // already over
+			{End: &long},                       // longer than 8h
+			{End: new(base.Add(-time.Minute))}, // ends before it starts
+		}
+		for i, c := range cases {
+			if resp := ts.do(t, "PATCH", "/v1/appointments/"+booked[1].ID, ts.APIKey, c, nil); resp.StatusCode != http.StatusUnprocessableEntity {
+				t.Errorf("case %d: %d", i, resp.StatusCode)
+			}
+		}
+		if resp := ts.do(t, "PATCH", "/v1/appointments/apt_nothere", ts.APIKey, api.UpdateAppointment{End: &long}, nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("unknown appointment: %d", resp.StatusCode)
 		}
 	})
 }

@@ -63,6 +63,10 @@ var authorizationMatrix = []struct {
 	{"GET /v1/webhooks/{id}/deliveries", "/v1/webhooks/whk_none/deliveries", admins},
 	{"POST /v1/webhook-deliveries/{id}/redeliver", "/v1/webhook-deliveries/dlv_none/redeliver", admins},
 	{"GET /v1/audit-events", "/v1/audit-events", auditors},
+	{"GET /v1/analytics", "/v1/analytics", auditors},
+	{"GET /v1/notification-settings", "/v1/notification-settings", admins},
+	{"PUT /v1/notification-settings", "/v1/notification-settings", admins},
+	{"DELETE /v1/notification-settings", "/v1/notification-settings", admins},
 	{"GET /v1/specialists", "/v1/specialists", allCallers},
 	{"POST /v1/specialists", "/v1/specialists", admins},
 	{"GET /v1/api-keys", "/v1/api-keys", admins},
@@ -75,7 +79,8 @@ var authorizationMatrix = []struct {
 
 // publicRoutes need no API key or console token (links, signed URLs or nothing).
 var publicRoutes = []string{"GET /v1/signal", "POST /v1/auth/login", "POST /v1/sessions/{id}/files",
-	"POST /v1/sessions/{id}/snapshots", "GET /v1/downloads/{token}", "GET /v1/openapi.json", "/v1/"}
+	"POST /v1/sessions/{id}/snapshots", "GET /v1/downloads/{token}", "GET /v1/openapi.json", "/v1/",
+	"GET /v1/echo"}
 
 // matrixCallers makes one bearer per caller of the matrix.
 func matrixCallers(t *testing.T, ts *testServer) map[string]string {
@@ -142,7 +147,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			t.Run(row.route+" by "+who+" "+verdict, func(t *testing.T) {
 				var body any
-				if method == "POST" || method == "PATCH" {
+				if method == "POST" || method == "PATCH" || method == "PUT" {
 					body = struct{}{}
 				}
 				resp := ts.do(t, method, row.path, bearers[who], body, nil)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/assist-video/assist/recording/store"
 	"github.com/assist-video/assist/rooms"
@@ -250,20 +251,24 @@ func readUpload(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bo
 	return data, true
 }
 
-// cleanFileName keeps a display name safe to show and to put in a header.
+// cleanFileName keeps a display name safe to show and to put in a header: a base name without
+// quotes, control or format characters (bidi overrides spoof extensions), cut at whole
+// characters.
 func cleanFileName(name string) string {
 	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
 	name = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == '"' || r == '/' {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '"' || r == '/' || r == utf8.RuneError {
 			return -1
 		}
 		return r
-	}, strings.TrimSpace(name))
+	}, name)
+	for len(name) > maxFileNameLen {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	name = strings.TrimSpace(name)
 	if name == "." || name == ".." {
 		return ""
-	}
-	if len(name) > maxFileNameLen {
-		name = name[:maxFileNameLen]
 	}
 	return name
 }

@@ -39,12 +39,12 @@ func (s *Server) routes() http.Handler {
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 	})
 	handle("GET /console/{$}", webclient.ServeConsole)
-	handle("GET /c/{token}", s.handleLinkPage(auth.RoleCustomer, webclient.ServeCustomer))
-	handle("GET /s/{token}", s.handleLinkPage(auth.RoleSpecialist, webclient.ServeConsole))
+	handle("GET /c/{token}", s.limitIP(s.handleLinkPage(auth.RoleCustomer, webclient.ServeCustomer)))
+	handle("GET /s/{token}", s.limitIP(s.handleLinkPage(auth.RoleSpecialist, webclient.ServeConsole)))
 	mux.Handle("GET /assets/", webclient.Assets())
 
-	handle("GET /v1/signal", s.handleSignal)
-	handle("POST /v1/auth/login", s.handleLogin)
+	handle("GET /v1/signal", s.limitIP(s.limitSockets(s.handleSignal)))
+	handle("POST /v1/auth/login", s.limitIP(s.handleLogin))
 	handle("POST /v1/sessions", s.authorized(s.handleCreateSession))
 	handle("GET /v1/sessions", s.authorized(s.handleListSessions))
 	handle("GET /v1/sessions/{id}", s.authorized(s.handleGetSession))
@@ -60,6 +60,10 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/orgs", s.authorized(s.handleListOrganizations))
 	handle("POST /v1/orgs", s.authorized(s.handleCreateOrganization))
 	handle("POST /v1/signing-keys/rotate", s.authorized(s.handleRotateSigningKey))
+	handle("GET /v1/analytics", s.authorized(s.handleAnalytics))
+	handle("GET /v1/notification-settings", s.authorized(s.handleGetNotificationSettings))
+	handle("PUT /v1/notification-settings", s.authorized(s.handlePutNotificationSettings))
+	handle("DELETE /v1/notification-settings", s.authorized(s.handleDeleteNotificationSettings))
 	handle("POST /v1/sessions/{id}/links", s.authorized(s.handleNewLinks))
 	handle("POST /v1/sessions/{id}/recordings", s.authorized(s.handleStartRecording))
 	handle("GET /v1/sessions/{id}/recordings", s.authorized(s.handleListRecordings))
@@ -77,9 +81,10 @@ func (s *Server) routes() http.Handler {
 	handle("GET /v1/webhooks/{id}/deliveries", s.authorized(s.handleWebhookDeliveries))
 	handle("POST /v1/webhook-deliveries/{id}/redeliver", s.authorized(s.handleRedeliver))
 	handle("GET /v1/audit-events", s.authorized(s.handleAuditEvents))
-	handle("POST /v1/sessions/{id}/files", s.handleUploadFile)
-	handle("POST /v1/sessions/{id}/snapshots", s.handleUploadSnapshot)
-	handle("GET /v1/downloads/{token}", s.handleDownload)
+	handle("POST /v1/sessions/{id}/files", s.limitIP(s.slowUpload(s.handleUploadFile)))
+	handle("POST /v1/sessions/{id}/snapshots", s.limitIP(s.slowUpload(s.handleUploadSnapshot)))
+	handle("GET /v1/downloads/{token}", s.limitIP(s.slowDownload(s.handleDownload)))
+	s.routeDiagnostics(handle) // GET /test and GET /v1/echo
 	handle("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapi.Document)
@@ -170,11 +175,14 @@ func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.authenticate(r)
 		if err != nil {
+			if !s.allowIP(w, r) { // guessing keys and tokens costs the address's budget
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="assist"`)
 			problem.Write(w, r, http.StatusUnauthorized, "unauthorized", err.Error())
 			return
 		}
-		if !s.permitted(w, r, c) {
+		if !s.allowCaller(w, r, c) || !s.permitted(w, r, c) {
 			return
 		}
 		s.idempotent(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)), c, h)
@@ -213,7 +221,7 @@ func callerOf(r *http.Request) caller { return r.Context().Value(callerKey{}).(c
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var in api.Login
-	if !readJSON(w, r, &in) {
+	if !readJSON(w, r, &in) || !s.allowLogin(w, r, in.Email) {
 		return
 	}
 	sp, err := s.rooms.SpecialistByEmail(r.Context(), in.Email)

@@ -49,6 +49,7 @@ func (s *Server) runPlatform(ctx context.Context) {
 	s.background(ctx, "webhook deliverer", s.webhooks.NewDeliverer().Run)
 	s.background(ctx, "webhook bridge", s.bridgeEventsToWebhooks)
 	s.background(ctx, "notifier", s.notifier.Run)
+	s.background(ctx, "reminders", s.runReminders)
 	s.background(ctx, "recording uploader", s.recorder.Run)
 	s.background(ctx, "retention", s.enforceRetention)
 	s.background(ctx, "signing keys", s.followKeyring)

@@ -112,6 +112,8 @@ func (s *Server) startRecording(ctx context.Context, orgID, sessionID string) (s
 	}
 	id, err := s.recorder.Start(ctx, orgID, sessionID, s.sfu.Room(sessionID))
 	if err != nil {
+		// The notice is kept in the timeline: say that nothing is being recorded after all.
+		s.announceRecording(context.WithoutCancel(ctx), orgID, sessionID, "", false)
 		return "", err
 	}
 	s.recordingMu.Lock()

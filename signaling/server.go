@@ -53,6 +53,8 @@ type Server struct {
 	turnSecret      []byte
 	issuer          *auth.Issuer
 	metrics         *metrics
+	limits          *limits
+	waiting         *waitingRooms // organisations' lines, fanned out to this node's waiting customers
 
 	listener net.Listener
 	http     *http.Server
@@ -63,6 +65,7 @@ type Server struct {
 	socketCtx    context.Context
 	closeSockets context.CancelFunc
 	sockets      sync.WaitGroup
+	socketsMu    sync.Mutex // orders counting sockets with draining (openSocket)
 	draining     atomic.Bool
 	joinTimeout  time.Duration // how long a new socket has to send join
 	patterns     []string      // the routes registered, for the OpenAPI conformance test
@@ -79,7 +82,7 @@ type Bootstrap struct {
 
 // NewServer starts the node's parts and binds its listener; Run serves.
 func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Server, err error) {
-	s = &Server{cfg: cfg, log: log, metrics: newMetrics(), joinTimeout: defaultJoinTimeout}
+	s = &Server{cfg: cfg, log: log, metrics: newMetrics(), limits: newLimits(cfg), joinTimeout: defaultJoinTimeout}
 	defer func() {
 		if err != nil {
 			s.closeParts()
@@ -88,13 +91,15 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data-dir: %w", err)
 	}
-	if s.bus, err = bus.Open(ctx, bus.Config{URL: cfg.NATSURL, StoreDir: cfg.Path("nats"), Name: "assist-" + cfg.NodeID, Logger: log}); err != nil {
+	if s.bus, err = bus.Open(ctx, bus.Config{URL: cfg.NATSURL, StoreDir: cfg.Path("nats"), Name: "assist-" + cfg.NodeID, Logger: log,
+		Replicas: cfg.NATSReplicas}); err != nil {
 		return nil, err
 	}
 	if s.rooms, err = rooms.Open(ctx, s.bus, log); err != nil {
 		return nil, err
 	}
 	s.rooms.SetMaxParticipants(cfg.MaxParticipants)
+	s.waiting = newWaitingRooms(s.rooms, log)
 	if s.idempotency, err = rooms.OpenIdempotency(ctx, s.bus); err != nil {
 		return nil, err
 	}
@@ -144,9 +149,9 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 	s.socketCtx, s.closeSockets = context.WithCancel(context.Background())
 	s.http = &http.Server{
 		Handler:           s.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout, // slowloris: headers arrive in time or the connection closes
+		ReadTimeout:       cfg.ReadTimeout,       // uploads move their own deadline on (slowUpload)
+		WriteTimeout:      60 * time.Second,      // downloads move their own deadline on (slowDownload)
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -218,6 +223,7 @@ func (s *Server) Run(ctx context.Context) error {
 	workersCtx, stopWorkers := context.WithCancel(context.Background())
 	s.stopWorkers = stopWorkers
 	s.runPlatform(workersCtx)
+	s.interruptPreviousRun(workersCtx) // before serving: no socket of this run exists yet
 	served := make(chan error, 1)
 	go func() { served <- s.http.Serve(s.listener) }()
 	s.log.Info("serving", "url", s.baseURL, "addr", s.listener.Addr().String())
@@ -234,7 +240,9 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) shutdown() {
+	s.socketsMu.Lock()
 	s.draining.Store(true)
+	s.socketsMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
@@ -247,6 +255,7 @@ func (s *Server) shutdown() {
 	case <-ctx.Done():
 		s.log.Warn("sockets did not close in time")
 	}
+	s.waiting.close()
 	_ = s.http.Close()
 	// Stop recordings (their last segments and manifests are queued), then drain the workers:
 	// uploads and deliveries under way finish, the rest wait on disk and in JetStream.

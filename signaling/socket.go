@@ -32,6 +32,18 @@ const (
 	storeTimeout       = 5 * time.Second
 	// storagePollInterval is how often a specialist's socket checks the upload backlog.
 	storagePollInterval = time.Second
+	// disconnectRetry is how often a dropped socket retries recording that the participant is
+	// reconnecting while the store does not answer (NATS restarting).
+	disconnectRetry = time.Second
+)
+
+// Close codes of our own (4000-4999 are the application's).
+const (
+	// closeReplaced: the same participant joined on a newer connection (a reload, another tab,
+	// the page reconnecting before this socket's drop was noticed). The page must not
+	// reconnect, or two tabs would take the participant from each other for ever.
+	closeReplaced       = 4001
+	closeReplacedReason = "replaced by a newer connection"
 )
 
 var upgrader = websocket.Upgrader{
@@ -52,30 +64,45 @@ func sameOrigin(r *http.Request) bool {
 }
 
 func (s *Server) handleSignal(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
+	socketDone, ok := s.openSocket()
+	if !ok {
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		socketDone()
 		return // the upgrader has answered
 	}
 	p := &participant{
 		srv:        s,
 		conn:       conn,
+		connID:     rooms.NewConnectionID(),
 		outbox:     make(chan []byte, outboxSize),
 		inbox:      make(chan []byte),
 		limiter:    rate.NewLimiter(messageRate, messageBurst),
 		log:        s.log.With("remote", r.RemoteAddr),
 		remoteAddr: r.RemoteAddr,
 	}
-	s.sockets.Add(1)
 	s.metrics.sockets.Inc()
 	go func() {
-		defer s.sockets.Done()
-		defer s.metrics.sockets.Dec()
+		defer socketDone()
 		p.run(s.socketCtx)
+		s.metrics.sockets.Dec()
+		p.holdPlace(s.socketCtx)
 	}()
+}
+
+// openSocket counts a new socket unless the server is draining; done uncounts it. Counting
+// and draining take one lock, so shutdown never waits on a socket it did not see.
+func (s *Server) openSocket() (done func(), ok bool) {
+	s.socketsMu.Lock()
+	defer s.socketsMu.Unlock()
+	if s.draining.Load() {
+		return nil, false
+	}
+	s.sockets.Add(1)
+	return s.sockets.Done, true
 }
 
 // participant is one signaling socket. It has a reader goroutine, a writer goroutine, and a
@@ -98,18 +125,40 @@ type participant struct {
 	state     rooms.ParticipantState
 	peer      *media.Peer
 
+	key string // the person behind the participant (rooms.JoinRequest.Key)
+	// connID names this socket in the participant's record (rooms.Participant.Conn).
+	connID string
+	// How the socket ended: the participant hung up, or a newer socket took them over; else
+	// the connection dropped and the participant is reconnecting until reconnectBy.
+	hungUp      bool
+	replaced    bool
+	reconnectBy time.Time
+	dropPending bool // the drop is not recorded yet: the store did not answer
+
 	stopWatch  func()
 	remoteAddr string
 	timeline   *rooms.TimelineWatch
 
-	lastQueue  string
-	lastRoster string
+	lastQueue   string
+	lastRoster  string
+	lastWaiting string
+	// While waiting (see queue.go): the organisation's line this socket follows, its nudge
+	// when the line changes, and the queue-timeout notice.
+	queueView        *rooms.QueueWatch
+	queueNudge       chan struct{}
+	leaveQueue       func()
+	queueUnavailable bool // the line could not be followed: places are the session's
+	queueTimeout     *time.Timer
+	timedOutDue      bool // the customer has waited queue-timeout
+	timedOutSent     bool // and has been told so, once
 	// uploadsBehind is the storage backlog this specialist was last told of.
 	uploadsBehind int
 	closeCode     int
 	closeText     string
 	overflowed    chan struct{} // closed when the outbox overflowed
 	quit          chan struct{} // closed when the loop has ended
+	// releaseSession gives back this socket's place in its session's socket limit.
+	releaseSession func()
 }
 
 func (p *participant) run(ctx context.Context) {
@@ -124,6 +173,9 @@ func (p *participant) run(ctx context.Context) {
 	readerEnded := p.loop(ctx, readerDone)
 	close(p.quit)
 	p.leave()
+	if p.releaseSession != nil {
+		p.releaseSession()
+	}
 
 	// Say goodbye, let the writer flush, then close the connection, which ends the reader.
 	close(p.outbox)
@@ -154,6 +206,7 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 		if p.timeline != nil {
 			p.timeline.Stop()
 		}
+		p.exitQueue()
 	}()
 	for {
 		select {
@@ -210,6 +263,12 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 			if stop := p.refresh(ctx); stop {
 				return false
 			}
+		case <-p.queueNudge:
+			p.sendWaiting(nil, false)
+		case <-p.queueTimedOut():
+			p.queueTimeout = nil
+			p.timedOutDue = true
+			p.sendWaiting(nil, true)
 		case frame := <-timeline:
 			p.relay(frame)
 		case <-timelineOverflow:
@@ -289,6 +348,11 @@ func (p *participant) send(t wire.Type, payload any) {
 		p.log.Error("encode", "type", t, "err", err)
 		return
 	}
+	p.sendEncoded(frame)
+}
+
+// sendEncoded queues a frame already encoded, as send does.
+func (p *participant) sendEncoded(frame []byte) {
 	select {
 	case p.outbox <- frame:
 	default:
@@ -350,7 +414,7 @@ func (p *participant) handle(ctx context.Context, frame []byte) (stop bool) {
 		case wire.TypeEnd:
 			werr = p.end(ctx)
 		case wire.TypeLeave:
-			p.closeText = "left"
+			p.closeText, p.hungUp = "left", true
 			return true
 		default:
 			werr = p.tool(ctx, typ, payload)
@@ -410,6 +474,12 @@ func (p *participant) join(ctx context.Context, m *wire.Join) *wire.Error {
 	if req.Name == "" {
 		req.Name = map[rooms.Role]string{rooms.RoleCustomer: "Customer", rooms.RoleSpecialist: "Specialist"}[req.Role]
 	}
+	req.Conn, req.Node = p.connID, p.srv.cfg.NodeID
+	release, werr := p.srv.claimSessionSocket(p.sessionID)
+	if werr != nil {
+		return werr
+	}
+	p.releaseSession = release
 	sess, me, err := p.srv.rooms.Join(ctx, p.orgID, p.sessionID, req)
 	switch {
 	case errors.Is(err, rooms.ErrNotFound):
@@ -426,7 +496,7 @@ func (p *participant) join(ctx context.Context, m *wire.Join) *wire.Error {
 		p.log.Error("join", "err", err)
 		return wire.Errorf(wire.CodeInternal, "cannot join now")
 	}
-	p.joined, p.id, p.role, p.name = true, me.ID, me.Role, me.Name
+	p.joined, p.id, p.role, p.name, p.key = true, me.ID, me.Role, me.Name, req.Key
 	p.log = p.log.With("session", p.sessionID, "participant", p.id, "role", p.role)
 	p.log.Info("joined")
 	p.send(wire.TypeWelcome, wire.Welcome{ParticipantID: me.ID, SessionID: sess.ID, Role: string(me.Role),
@@ -529,6 +599,7 @@ func (p *participant) refresh(ctx context.Context) (stop bool) {
 		return false
 	}
 	if sess.State == rooms.SessionEnded {
+		p.exitQueue()
 		p.send(wire.TypeSessionEnded, wire.SessionEnded{Reason: sess.EndReason})
 		p.closeText = "session ended"
 		p.state = rooms.ParticipantLeft
@@ -538,23 +609,37 @@ func (p *participant) refresh(ctx context.Context) (stop bool) {
 	if !ok {
 		return true
 	}
+	if me.Conn != "" && me.Conn != p.connID {
+		// The same participant joined on a newer socket: it speaks for them now.
+		p.replaced = true
+		p.closeCode, p.closeText = closeReplaced, closeReplacedReason
+		p.log.Info("replaced by a newer connection")
+		return true
+	}
 	previous := p.state
 	p.state = me.State
 	switch me.State {
 	case rooms.ParticipantWaiting:
-		p.send(wire.TypeWaiting, wire.Waiting{Position: sess.Position(p.id)})
+		p.enterQueue(me)
+		p.sendWaiting(sess, true)
 	case rooms.ParticipantInCall:
+		p.exitQueue()
 		if previous != rooms.ParticipantInCall && p.role == rooms.RoleCustomer {
 			p.send(wire.TypeAdmitted, wire.Empty{})
+			// While waiting they saw only chat: now the call's marks, photos and recording
+			// state too (clients drop entries they already have, by id).
+			p.sendHistory(ctx)
 		}
 	case rooms.ParticipantDenied:
+		p.exitQueue()
 		p.send(wire.TypeDenied, wire.Denied{Reason: me.DenyReason})
 		p.closeText = "denied"
 		return true
-	case rooms.ParticipantLeft:
-		// Another socket of the same person took over, or the session moved on without us.
-		if previous != "" && previous != rooms.ParticipantLeft {
-			return false
+	case rooms.ParticipantLeft, rooms.ParticipantReconnecting:
+		// Marked gone while this socket lives (the store did not hear from it for a while, a
+		// node restart's sweep): it is not, so it takes its place back.
+		if previous != "" {
+			return p.rejoin(ctx)
 		}
 	}
 	if p.role == rooms.RoleSpecialist {
@@ -579,8 +664,9 @@ func (p *participant) sendQueue(sess *rooms.Session) {
 
 func (p *participant) sendRoster(sess *rooms.Session) {
 	r := wire.Participants{Participants: []wire.RosterEntry{}}
+	// Whoever is reconnecting to the call stays on the roster, shown as reconnecting.
 	for _, x := range sess.Participants {
-		if x.State == rooms.ParticipantInCall {
+		if x.InCall() {
 			r.Participants = append(r.Participants, wire.RosterEntry{ParticipantID: x.ID, Name: x.Name, Role: string(x.Role), State: string(x.State)})
 		}
 	}
@@ -590,21 +676,153 @@ func (p *participant) sendRoster(sess *rooms.Session) {
 	}
 }
 
-// leave releases the participant's media and marks them gone, unless the session already ended.
+// leave releases the participant's media and says why the socket ended: a hang-up marks the
+// participant left; a dropped connection makes them reconnecting (holdPlace ends that); a
+// socket that a newer one replaced, or that ended with the participant already gone, changes
+// nothing.
 func (p *participant) leave() {
 	if p.peer != nil {
 		p.peer.Close()
 		p.peer = nil
 	}
-	if !p.joined || p.state == rooms.ParticipantLeft || p.state == rooms.ParticipantDenied {
+	if !p.joined || p.replaced || p.state == rooms.ParticipantLeft || p.state == rooms.ParticipantDenied {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if _, err := p.srv.rooms.Leave(ctx, p.orgID, p.sessionID, p.id); err != nil {
-		p.log.Warn("leave", "err", err)
+	if p.hungUp {
+		if _, err := p.srv.rooms.LeaveConnection(ctx, p.orgID, p.sessionID, p.id, p.connID); err != nil {
+			p.log.Warn("leave", "err", err)
+		}
+		p.log.Info("left")
+		return
 	}
-	p.log.Info("left")
+	p.dropPending = !p.disconnect(ctx)
+}
+
+// disconnect records that the socket dropped; it reports false when the store did not answer.
+func (p *participant) disconnect(ctx context.Context) bool {
+	deadline, err := p.srv.rooms.Disconnect(ctx, p.orgID, p.sessionID, p.id, p.connID)
+	if err != nil {
+		p.log.Warn("disconnect", "err", err)
+		return false
+	}
+	p.reconnectBy = deadline
+	if !deadline.IsZero() {
+		p.log.Info("disconnected: reconnecting", "until", deadline)
+	}
+	return true
+}
+
+// holdPlace runs after the socket has closed: it makes sure a participant whose connection
+// dropped is recorded as reconnecting (retrying while the store is unreachable), then marks
+// them left if they have not come back by the deadline. It returns early when the server
+// stops; the next start of this node finishes the job (Server.interruptPreviousRun).
+func (p *participant) holdPlace(ctx context.Context) {
+	if !p.dropPending && p.reconnectBy.IsZero() {
+		return // nothing to hold: hung up, replaced, gone, or taken over meanwhile
+	}
+	for p.reconnectBy.IsZero() {
+		if !p.stillMine(ctx) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(disconnectRetry):
+		}
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		ok := p.disconnect(sctx)
+		cancel()
+		if ok && p.reconnectBy.IsZero() {
+			return // taken over, or gone, meanwhile
+		}
+	}
+	p.srv.expireAt(ctx, rooms.Reconnecting{OrgID: p.orgID, SessionID: p.sessionID, ParticipantID: p.id,
+		Conn: p.connID, ReconnectBy: p.reconnectBy}, p.log)
+}
+
+// stillMine reports whether this socket may still speak for the participant (or the store
+// cannot say).
+func (p *participant) stillMine(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	sess, err := p.srv.rooms.Session(ctx, p.orgID, p.sessionID)
+	if err != nil {
+		return true
+	}
+	me, ok := sess.Participant(p.id)
+	return ok && me.Conn == p.connID && sess.State != rooms.SessionEnded &&
+		(me.State == rooms.ParticipantWaiting || me.State == rooms.ParticipantInCall)
+}
+
+// rejoin takes the participant's place back for this live socket after the store marked it
+// gone (see refresh); it reports whether the socket should close.
+func (p *participant) rejoin(ctx context.Context) (stop bool) {
+	sess, me, err := p.srv.rooms.Join(ctx, p.orgID, p.sessionID, rooms.JoinRequest{Role: p.role, Key: p.key,
+		Conn: p.connID, Node: p.srv.cfg.NodeID})
+	if err != nil || me.ID != p.id {
+		p.log.Warn("rejoin", "err", err)
+		p.closeCode, p.closeText = websocket.CloseTryAgainLater, "lost the session: reconnect"
+		return true
+	}
+	p.state = me.State
+	if p.state != rooms.ParticipantWaiting {
+		p.exitQueue()
+	}
+	p.log.Info("took the participant back")
+	if p.role == rooms.RoleSpecialist {
+		p.sendQueue(sess)
+	}
+	if p.state == rooms.ParticipantInCall {
+		p.sendRoster(sess)
+	}
+	return false
+}
+
+// expireAt marks a reconnecting participant left at their deadline unless they came back; it
+// returns early when ctx ends.
+func (s *Server) expireAt(ctx context.Context, r rooms.Reconnecting, log *slog.Logger) {
+	wait := time.NewTimer(time.Until(r.ReconnectBy))
+	defer wait.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-wait.C:
+	}
+	for {
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		_, err := s.rooms.ExpireReconnect(sctx, r.OrgID, r.SessionID, r.ParticipantID, r.Conn)
+		cancel()
+		if err == nil || errors.Is(err, rooms.ErrNotFound) {
+			return
+		}
+		log.Warn("expire reconnecting participant", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(disconnectRetry):
+		}
+	}
+}
+
+// interruptPreviousRun runs once at start, before the node serves: the sockets this node held
+// before it stopped are gone, so their participants become reconnecting (their sessions stay
+// joinable with the same links) and are marked left if they do not come back in time.
+func (s *Server) interruptPreviousRun(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	dropped, err := s.rooms.InterruptNode(sctx, s.cfg.NodeID)
+	if err != nil {
+		s.log.Error("interrupting the previous run's sessions", "err", err)
+	}
+	if len(dropped) > 0 {
+		s.log.Info("participants of the previous run are reconnecting", "count", len(dropped))
+	}
+	for _, r := range dropped {
+		log := s.log.With("session", r.SessionID, "participant", r.ParticipantID)
+		s.workers.Go(func() { s.expireAt(ctx, r, log) })
+	}
 }
 
 // reportStorage tells a specialist when recording uploads fall behind or catch up.

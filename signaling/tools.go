@@ -33,6 +33,8 @@ var toolRules = map[wire.Type]toolRule{
 	wire.TypeCameraControlResult: {role: rooms.RoleCustomer, inCall: true, kept: true},
 	wire.TypeGeolocation:         {role: rooms.RoleCustomer, inCall: true, kept: true},
 	wire.TypeScreenShare:         {inCall: true},
+	// The setup test runs in the waiting room as well as in the call.
+	wire.TypeDiagnostics: {role: rooms.RoleCustomer, kept: true},
 }
 
 func (p *participant) meta() wire.Meta {
@@ -68,6 +70,8 @@ func (p *participant) tool(ctx context.Context, typ wire.Type, payload any) *wir
 		out = wire.Geolocation{Meta: m, GeolocationSend: *v}
 	case *wire.ScreenShareSend:
 		out = wire.ScreenShare{Meta: m, ScreenShareSend: *v}
+	case *wire.DiagnosticsSend:
+		out = wire.Diagnostics{Meta: m, DiagnosticsSend: *v}
 	case *wire.Empty: // snapshot_request, geolocation_request
 		out = wire.Request{Meta: m}
 	default:
@@ -109,7 +113,7 @@ func (p *participant) mayReceive(typ wire.Type, from string) bool {
 		return typ == wire.TypeChat // the waiting room is text only
 	}
 	switch typ {
-	case wire.TypeGeolocation, wire.TypeCameraCapabilities, wire.TypeCameraControlResult:
+	case wire.TypeGeolocation, wire.TypeCameraCapabilities, wire.TypeCameraControlResult, wire.TypeDiagnostics:
 		return p.role == rooms.RoleSpecialist || from == p.id // the customer's data: specialists only
 	}
 	return true

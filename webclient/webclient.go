@@ -9,6 +9,7 @@
 //	mux.HandleFunc("GET /console/", webclient.ServeConsole)
 //	mux.HandleFunc("GET /c/{jwt}", ...) // check the link, then webclient.ServeCustomer or webclient.ServeError
 //	mux.HandleFunc("GET /s/{jwt}", ...) // check the link, then webclient.ServeConsole or webclient.ServeError
+//	mux.HandleFunc("GET /test", webclient.ServeDiagnostics)
 //	handler := webclient.SecurityHeaders(mux)
 //
 // The pages hold no inline script or style, so they run under the strict
@@ -49,6 +50,17 @@
 // [data-tool], #annotation-color, #undo-button, #clear-button), a
 // canvas.annotation-layer over the customer's video tile, #gallery (snapshot
 // img[data-testid=snapshot]) and #location-result (a[data-testid=location-map]).
+//
+// The setup test (static/js/diagnostics.js) runs on its own page, /test
+// (body.page-diagnostics; data-state idle, running, done or error;
+// #diag-start, #diag-speaker, #diag-preview, #diag-level, #diag-result;
+// window.assistDebug.diagnostics() is the result, the `diagnostics` payload
+// of docs/design.md), and on the customer page while waiting
+// (#waiting-diagnostics with #waiting-level, #waiting-diag-result,
+// #waiting-speaker and #waiting-diag-again; assistDebug.diagnostics()). Both
+// show the verdict as [data-testid=diag-verdict][data-verdict]. The console
+// shows each customer's latest result as span[data-testid=diagnostics]
+// [data-participant-id][data-verdict] in #queue-list and #roster-list.
 //
 // The package browsertest drives these pages in a real Chromium.
 package webclient
@@ -183,6 +195,13 @@ func ServeCustomer(w http.ResponseWriter, r *http.Request) {
 // list.
 func ServeConsole(w http.ResponseWriter, r *http.Request) {
 	servePage(w, r, "static/console.html")
+}
+
+// ServeDiagnostics writes the setup test page (GET /test): camera, microphone,
+// speaker and a network test through the SFU's echo (/v1/echo), with a
+// verdict. It needs no link.
+func ServeDiagnostics(w http.ResponseWriter, r *http.Request) {
+	servePage(w, r, "static/diagnostics.html")
 }
 
 func servePage(w http.ResponseWriter, r *http.Request, name string) {

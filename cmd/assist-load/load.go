@@ -11,14 +11,24 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/assist-video/assist/media/mediatest"
 )
 
 // Bounds: a load generator that cannot be turned into a flood by a typo.
 const (
-	maxSessions    = 50
-	maxSubscribers = 15 // a session holds at most 16 participants, the specialist included
-	maxDuration    = 10 * time.Minute
-	joinTimeout    = 30 * time.Second
+	maxSessions = 50
+	// maxSubscribers bounds one session's customers. The node bounds them too: by default a
+	// session holds 16 participants, the specialist included (its max-participants setting);
+	// joins beyond the node's bound are refused, and the run goes on with those who joined.
+	maxSubscribers = 200
+	// maxTotalSubscribers bounds all sessions together.
+	maxTotalSubscribers = 400
+	maxDuration         = 10 * time.Minute
+	joinTimeout         = 30 * time.Second
+	// maxConsecutiveFailures failed joins in a row end a session's joining: the node is
+	// refusing (a limit), and trying the rest one by one only slows the run down.
+	maxConsecutiveFailures = 3
 	// measureParallelism bounds concurrent GET /v1/sessions/{id}: each reads the session's
 	// timeline through a JetStream consumer, and a burst of them can hit the node's consumer
 	// limit (seen with 20 at once while 320 participants were connected).
@@ -34,7 +44,10 @@ type Config struct {
 	Duration    time.Duration // the measurement window, after everyone has joined
 	Ramp        time.Duration // session starts are spread evenly over this time
 	PID         int           // the node's process, for its CPU time; 0: not measured
-	Logger      *slog.Logger
+	// Video is the publishers' camera: nil plays the recorded clip (320x240, about
+	// 200 kbit/s, 30 packets/s); otherwise generated frames at this bitrate and frame rate.
+	Video  *mediatest.SyntheticVideo
+	Logger *slog.Logger
 }
 
 func (c *Config) validate() (*url.URL, error) {
@@ -49,11 +62,17 @@ func (c *Config) validate() (*url.URL, error) {
 	case c.Sessions < 1 || c.Sessions > maxSessions:
 		return nil, fmt.Errorf("-sessions %d: want 1..%d", c.Sessions, maxSessions)
 	case c.Subscribers < 1 || c.Subscribers > maxSubscribers:
-		return nil, fmt.Errorf("-subscribers %d: want 1..%d (a session holds 16 participants)", c.Subscribers, maxSubscribers)
+		return nil, fmt.Errorf("-subscribers %d: want 1..%d", c.Subscribers, maxSubscribers)
+	case c.Sessions*c.Subscribers > maxTotalSubscribers:
+		return nil, fmt.Errorf("-sessions × -subscribers = %d: want at most %d", c.Sessions*c.Subscribers, maxTotalSubscribers)
 	case c.Duration <= 0 || c.Duration > maxDuration:
 		return nil, fmt.Errorf("-duration %s: want up to %s", c.Duration, maxDuration)
 	case c.Ramp < 0 || c.Ramp > maxDuration:
 		return nil, fmt.Errorf("-ramp %s: want 0..%s", c.Ramp, maxDuration)
+	case c.Video != nil && (c.Video.Bitrate < 100_000 || c.Video.Bitrate > 20_000_000):
+		return nil, fmt.Errorf("-video-bitrate %d: want 100000..20000000", c.Video.Bitrate)
+	case c.Video != nil && (c.Video.FPS < 1 || c.Video.FPS > 60):
+		return nil, fmt.Errorf("-video-fps %d: want 1..60", c.Video.FPS)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -115,6 +134,7 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, ctx.Err()
 	}
 
+	cfg.Logger.Info("everyone joined; measuring", "window", cfg.Duration)
 	before, err := measure(ctx, api, sessions, cfg.PID)
 	if err != nil {
 		return nil, err
@@ -152,7 +172,7 @@ func startSession(ctx context.Context, api *client, base *url.URL, cfg Config, n
 	}
 	s.id = created.ID
 	log := cfg.Logger.With("session", s.id)
-	s.specialist, err = join(ctx, base, linkToken(created.SpecialistURL), fmt.Sprintf("specialist-%d", n), true, log)
+	s.specialist, err = join(ctx, base, linkToken(created.SpecialistURL), fmt.Sprintf("specialist-%d", n), cfg.Video, true, log)
 	if err != nil {
 		return fail(fmt.Errorf("specialist: %w", err))
 	}
@@ -160,15 +180,23 @@ func startSession(ctx context.Context, api *client, base *url.URL, cfg Config, n
 		return fail(fmt.Errorf("specialist: %w", err))
 	}
 	log.Info("specialist publishing")
+	consecutive := 0 // failed joins in a row
 	for i := range cfg.Subscribers {
 		if ctx.Err() != nil {
 			return fail(ctx.Err())
 		}
 		sub, latency, err := joinSubscriber(ctx, api, base, s.id, fmt.Sprintf("customer-%d-%d", n, i), log)
+		if errors.Is(err, errSessionFull) {
+			return fail(fmt.Errorf("customer %d: %w; the node's max-participants setting bounds a session (%d subscribers joined)", i, err, len(s.subscribers)))
+		}
 		if err != nil {
 			fail(fmt.Errorf("customer %d: %w", i, err))
+			if consecutive++; consecutive == maxConsecutiveFailures {
+				return fail(fmt.Errorf("%d joins in a row failed: no more customers for this session (a limit of the node's? see its max-participants, max-sockets-per-ip and max-sockets-per-session)", consecutive))
+			}
 			continue
 		}
+		consecutive = 0
 		log.Info("subscriber receiving video", "customer", i, "join_latency", latency)
 		s.subscribers = append(s.subscribers, sub)
 		s.latencies = append(s.latencies, latency)
@@ -186,7 +214,7 @@ func joinSubscriber(ctx context.Context, api *client, base *url.URL, sessionID, 
 	if err != nil {
 		return nil, 0, err
 	}
-	p, err := join(ctx, base, linkToken(links.CustomerURL), name, false, log)
+	p, err := join(ctx, base, linkToken(links.CustomerURL), name, nil, false, log)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -227,6 +255,7 @@ type sample struct {
 	published        []uint64 // per session, to find sessions whose media stopped
 	nodeCPU, ownCPU  time.Duration
 	nodeCPUErr       error
+	udpDrops         int64 // this machine's UDP datagrams dropped for full buffers; -1: unknown
 }
 
 // measure reads every session's counters, a few at a time (so that the samples of many
@@ -275,6 +304,7 @@ func measure(ctx context.Context, api *client, sessions []*session, pid int) (sa
 		smp.receivedPackets += p.receivedPackets
 	}
 	smp.ownCPU = selfCPU()
+	smp.udpDrops = udpDrops()
 	if pid > 0 {
 		smp.nodeCPU, smp.nodeCPUErr = processCPU(pid)
 	}

@@ -105,7 +105,11 @@ func TestBadFlagsAreRefusedBeforeAnythingIsContacted(t *testing.T) {
 		want string
 	}{
 		{"no API key", []string{"-api-key", ""}, "-api-key"},
-		{"too many subscribers for one session", []string{"-api-key", "k", "-subscribers", "16"}, "-subscribers"},
+		{"too many subscribers for one session", []string{"-api-key", "k", "-subscribers", "201"}, "-subscribers"},
+		{"too many subscribers in all", []string{"-api-key", "k", "-sessions", "3", "-subscribers", "200"}, "-sessions × -subscribers"},
+		{"an unknown camera", []string{"-api-key", "k", "-video", "4k"}, "-video"},
+		{"a synthetic camera beyond 20 Mbit/s", []string{"-api-key", "k", "-video", "synthetic", "-video-bitrate", "50000000"}, "-video-bitrate"},
+		{"a synthetic camera at 0 fps", []string{"-api-key", "k", "-video", "synthetic", "-video-fps", "0"}, "-video-fps"},
 		{"too many sessions", []string{"-api-key", "k", "-sessions", "51"}, "-sessions"},
 		{"an endless window", []string{"-api-key", "k", "-duration", "1h"}, "-duration"},
 		{"not an HTTP URL", []string{"-api-key", "k", "-url", "ftp://x"}, "-url"},

@@ -19,6 +19,10 @@ import (
 	"github.com/assist-video/assist/signaling/wire"
 )
 
+// errSessionFull is a join the node refused because the session holds as many participants
+// as it allows.
+var errSessionFull = errors.New("the session is full")
+
 // participant is one person in a session: a signaling socket and a Go Pion peer, wired the
 // way the browser pages wire theirs.
 type participant struct {
@@ -37,7 +41,7 @@ type participant struct {
 
 // join opens a signaling socket to base, joins with a link token, and builds the peer once
 // welcomed. Specialists publish camera and microphone; customers only subscribe.
-func join(ctx context.Context, base *url.URL, token, name string, specialist bool, log *slog.Logger) (*participant, error) {
+func join(ctx context.Context, base *url.URL, token, name string, video *mediatest.SyntheticVideo, specialist bool, log *slog.Logger) (*participant, error) {
 	ws := *base
 	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[base.Scheme]
 	ws.Path = strings.TrimRight(base.Path, "/") + "/v1/signal"
@@ -64,11 +68,12 @@ func join(ctx context.Context, base *url.URL, token, name string, specialist boo
 	p.id = welcome.ParticipantID
 
 	cfg := mediatest.Config{
-		Name:       name,
-		NoVideo:    !specialist,
-		NoAudio:    !specialist,
-		Loopback:   isLoopback(base.Hostname()),
-		ICEServers: iceServers(welcome.ICEServers),
+		Name:           name,
+		SyntheticVideo: video,
+		NoVideo:        !specialist,
+		NoAudio:        !specialist,
+		Loopback:       isLoopback(base.Hostname()),
+		ICEServers:     iceServers(welcome.ICEServers),
 		OnDescription: func(d webrtc.SessionDescription) {
 			p.send(wire.TypeDescription, wire.Description{Type: d.Type.String(), SDP: d.SDP})
 		},
@@ -100,7 +105,11 @@ func (p *participant) readWelcome(out *wire.Welcome) error {
 		case wire.TypeWelcome:
 			return json.Unmarshal(env.Payload, out)
 		case wire.TypeError, wire.TypeDenied, wire.TypeSessionEnded:
-			return fmt.Errorf("join refused: %s %s", env.Type, env.Payload)
+			err := fmt.Errorf("join refused: %s %s", env.Type, env.Payload)
+			if strings.Contains(strings.ToLower(string(env.Payload)), "full") {
+				err = fmt.Errorf("%w: %s %s", errSessionFull, env.Type, env.Payload)
+			}
+			return err
 		}
 	}
 }

@@ -31,6 +31,9 @@ type Report struct {
 	NodeCPU, OwnCPU  time.Duration
 	NodeCPUErr       error
 	nodeCPUMeasured  bool
+	// UDPDrops counts datagrams this machine's kernel dropped for a full socket buffer in the
+	// window (all sockets: node and load generator when they share the machine); -1: unknown.
+	UDPDrops int64
 }
 
 func (r *Report) fill(before, after sample) {
@@ -45,6 +48,10 @@ func (r *Report) fill(before, after sample) {
 	r.ForwardedBytes = after.forwardedBytes - before.forwardedBytes
 	r.ReceivedPackets = after.receivedPackets - before.receivedPackets
 	r.OwnCPU = after.ownCPU - before.ownCPU
+	r.UDPDrops = -1
+	if before.udpDrops >= 0 && after.udpDrops >= 0 {
+		r.UDPDrops = after.udpDrops - before.udpDrops
+	}
 	r.NodeCPUErr = errors.Join(before.nodeCPUErr, after.nodeCPUErr)
 	if r.Config.PID > 0 && r.NodeCPUErr == nil {
 		r.nodeCPUMeasured = true
@@ -86,21 +93,37 @@ func (r *Report) Percentile(p float64) time.Duration {
 // Print writes the report for people.
 func (r *Report) Print(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "sessions %d × (1 publisher + %d subscribers): %d/%d subscribers joined\n",
-		c.Sessions, c.Subscribers, r.Joined, c.Sessions*c.Subscribers)
-	for _, err := range r.Failures {
+	camera := "clip (320x240, ~200 kbit/s)"
+	if c.Video != nil {
+		camera = fmt.Sprintf("synthetic (%.2f Mbit/s, %d fps)", float64(c.Video.Bitrate)/1e6, c.Video.FPS)
+	}
+	fmt.Fprintf(w, "sessions %d × (1 publisher + %d subscribers), camera %s: %d/%d subscribers joined\n",
+		c.Sessions, c.Subscribers, camera, r.Joined, c.Sessions*c.Subscribers)
+	const shown = 5
+	for i, err := range r.Failures {
+		if i == shown {
+			fmt.Fprintf(w, "  ... and %d more failures\n", len(r.Failures)-shown)
+			break
+		}
 		fmt.Fprintf(w, "  join failed: %v\n", err)
 	}
 	fmt.Fprintf(w, "join latency (API call → first video packet, n=%d): p50 %s  p99 %s  max %s\n",
 		len(r.JoinLatencies), ms(r.Percentile(50)), ms(r.Percentile(99)), ms(r.Percentile(100)))
 	secs := r.Window.Seconds()
-	fmt.Fprintf(w, "window %.1f s: published %d packets = %.0f packets/s; forwarded %d packets = %.0f packets/s, %.2f Mbit/s\n",
-		secs, r.PublishedPackets, float64(r.PublishedPackets)/secs, r.ForwardedPackets, r.PacketsPerSecond(), float64(r.ForwardedBytes)*8/secs/1e6)
+	avg := 0.0
+	if r.ForwardedPackets > 0 {
+		avg = float64(r.ForwardedBytes) / float64(r.ForwardedPackets)
+	}
+	fmt.Fprintf(w, "window %.1f s: published %d packets = %.0f packets/s; forwarded %d packets = %.0f packets/s, %.2f Mbit/s, %.0f bytes/packet\n",
+		secs, r.PublishedPackets, float64(r.PublishedPackets)/secs, r.ForwardedPackets, r.PacketsPerSecond(), float64(r.ForwardedBytes)*8/secs/1e6, avg)
 	if r.Silent > 0 {
 		fmt.Fprintf(w, "WARNING: %d sessions' publishers sent nothing in the window\n", r.Silent)
 	}
 	fmt.Fprintf(w, "received by subscribers: %d packets = %.0f packets/s, loss estimate %.2f%%\n",
 		r.ReceivedPackets, float64(r.ReceivedPackets)/secs, 100*r.LossEstimate())
+	if r.UDPDrops >= 0 {
+		fmt.Fprintf(w, "UDP datagrams this machine dropped for full socket buffers (node and generator): %d\n", r.UDPDrops)
+	}
 	switch {
 	case r.nodeCPUMeasured:
 		fmt.Fprintf(w, "node CPU (pid %d): %.2f s = %.0f%% of a core; %.1f µs per forwarded packet\n",
@@ -138,6 +161,38 @@ func processCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: bad utime/stime", pid)
 	}
 	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// udpDrops is the kernel's count of UDP datagrams dropped for a full receive or send buffer
+// (RcvbufErrors + SndbufErrors in /proc/net/snmp), or -1 where that cannot be read.
+func udpDrops() int64 {
+	raw, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return -1
+	}
+	var names []string
+	for line := range strings.Lines(string(raw)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = fields
+			continue
+		}
+		var drops int64
+		for i, name := range names {
+			if (name == "RcvbufErrors" || name == "SndbufErrors") && i < len(fields) {
+				n, err := strconv.ParseInt(fields[i], 10, 64)
+				if err != nil {
+					return -1
+				}
+				drops += n
+			}
+		}
+		return drops
+	}
+	return -1
 }
 
 // selfCPU is this process's user plus system CPU time: the load generator shares the machine

@@ -119,8 +119,8 @@ func TestSessionCommands(t *testing.T) {
 
 	var ids []string
 	t.Run("create -json prints the session", func(t *testing.T) {
-		for range 3 {
-			out, _, err := cliRun(env, "sessions", "create", "-json", "-idempotency-key", "k")
+		create := func(key string) api.Session {
+			out, _, err := cliRun(env, "sessions", "create", "-json", "-idempotency-key", key)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,7 +128,13 @@ func TestSessionCommands(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &s); err != nil || s.ID == "" || s.CustomerURL == "" {
 				t.Fatalf("%v: %s", err, out)
 			}
-			ids = append(ids, s.ID)
+			return s
+		}
+		for _, key := range []string{"k1", "k2", "k3"} {
+			ids = append(ids, create(key).ID)
+		}
+		if again := create("k3"); again.ID != ids[2] {
+			t.Fatalf("a retry with the same idempotency key made another session: %s, first %s", again.ID, ids[2])
 		}
 	})
 

@@ -333,8 +333,11 @@ func TestCaptionLatency(t *testing.T) {
 	latency := log.at[0].Sub(endOfSpeech)
 	log.mu.Unlock()
 	t.Logf("caption %v after the end of speech (600 ms of silence closes it, the provider takes 200 ms)", latency)
-	if latency > 2*time.Second {
-		t.Errorf("caption came %v after the end of speech, want within 2 s", latency)
+	// About 0.8 s of it is by design (silence that closes the utterance, the provider); the
+	// bound leaves room for a machine busy with other tests, and still fails if an utterance
+	// waited for its 8 s maximum length instead of the silence.
+	if latency > 4*time.Second {
+		t.Errorf("caption came %v after the end of speech, want within about 2 s (4 s allowed on a busy machine)", latency)
 	}
 	if c := log.all()[0]; c.TextFor("de") != "Wie lange hat das gedauert?" {
 		t.Errorf("caption %+v", c)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -28,6 +29,52 @@ var (
 	//go:embed testdata/audio.ogg
 	audioOgg []byte
 )
+
+// SyntheticVideo describes generated VP8 frames for load tests: a camera of any bitrate
+// without an encoder. The frames are noise behind a valid VP8 frame tag, so an SFU forwards
+// them and a receiver can tell keyframes from delta frames, but they do not decode into
+// pictures. At 2.5 Mbit/s and 30 frames/s (a 720p camera) each frame is about 10 kB, which
+// Pion cuts into RTP packets of at most 1200 bytes: about 280 packets/s.
+type SyntheticVideo struct {
+	Bitrate int // bits per second, 100 kbit/s to 20 Mbit/s
+	FPS     int // frames per second, 1 to 60
+}
+
+type syntheticVideo struct {
+	key, delta    []byte
+	frameDuration time.Duration
+}
+
+func newSyntheticVideo(cfg SyntheticVideo) (*syntheticVideo, error) {
+	if cfg.Bitrate < 100_000 || cfg.Bitrate > 20_000_000 {
+		return nil, fmt.Errorf("mediatest: synthetic video bitrate %d: want 100000..20000000", cfg.Bitrate)
+	}
+	if cfg.FPS < 1 || cfg.FPS > 60 {
+		return nil, fmt.Errorf("mediatest: synthetic video frame rate %d: want 1..60", cfg.FPS)
+	}
+	size := cfg.Bitrate / 8 / cfg.FPS
+	noise := rand.New(rand.NewPCG(1, 2))
+	frame := func(keyframe bool) []byte {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = byte(noise.Uint32())
+		}
+		// Frame tag (RFC 6386, 9.1): bit 0 is 0 for a keyframe; show_frame set. Keyframes
+		// carry the start code and a 1280x720 size after the tag.
+		b[0] = 0x10
+		if !keyframe {
+			b[0] |= 0x01
+		} else {
+			copy(b[3:], []byte{0x9d, 0x01, 0x2a, 0x00, 0x05, 0xd0, 0x02})
+		}
+		return b
+	}
+	return &syntheticVideo{
+		key:           frame(true),
+		delta:         frame(false),
+		frameDuration: time.Second / time.Duration(cfg.FPS),
+	}, nil
+}
 
 // opusFrameDuration is the duration of each Opus packet in audio.ogg.
 const opusFrameDuration = 20 * time.Millisecond

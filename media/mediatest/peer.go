@@ -33,6 +33,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
@@ -53,6 +55,9 @@ type Config struct {
 	Name string
 	// NoVideo and NoAudio leave out the camera or the microphone.
 	NoVideo, NoAudio bool
+	// SyntheticVideo, if set, replaces the camera clip with generated frames at a chosen
+	// bitrate (see SyntheticVideo); nil plays the clip (320x240, about 200 kbit/s).
+	SyntheticVideo *SyntheticVideo
 	// Loopback restricts ICE to 127.0.0.1, for hermetic tests; the SFU then needs
 	// media.Config.ICELoopback.
 	Loopback bool
@@ -79,6 +84,7 @@ type Peer struct {
 	video      *webrtc.TrackLocalStaticSample
 	audio      *webrtc.TrackLocalStaticSample
 	videoClip  *videoClip
+	synthetic  *syntheticVideo
 	audioClip  [][]byte
 	keyframe   atomic.Bool   // the SFU asked for a keyframe
 	keyframeRq atomic.Uint64 // PLIs and FIRs received
@@ -201,6 +207,11 @@ func newAPI(cfg Config, log *slog.Logger) (*webrtc.API, error) {
 	}
 	var s webrtc.SettingEngine
 	s.LoggerFactory = pionlog.Factory{Logger: log}
+	network, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	s.SetNet(bufferedNet{network})
 	if cfg.Loopback {
 		s.SetIncludeLoopbackCandidate(true)
 		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -210,10 +221,32 @@ func newAPI(cfg Config, log *slog.Logger) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(registry), webrtc.WithSettingEngine(s)), nil
 }
 
+// receiveBuffer is the receive buffer asked for on each of a peer's UDP sockets (the kernel
+// caps it at net.core.rmem_max). The default (~200 kB, ~90 full-size packets) overflows in
+// a fraction of a second of a 720p stream whenever a load generator running a hundred peers
+// falls behind, and every overflow comes back to the SFU as NACKs.
+const receiveBuffer = 1 << 20
+
+// bufferedNet is the standard network with bigger socket receive buffers.
+type bufferedNet struct{ *stdnet.Net }
+
+func (n bufferedNet) ListenUDP(network string, addr *net.UDPAddr) (transport.UDPConn, error) {
+	conn, err := n.Net.ListenUDP(network, addr)
+	if err == nil {
+		_ = conn.SetReadBuffer(receiveBuffer)
+	}
+	return conn, err
+}
+
 func (p *Peer) prepareMedia() error {
 	var err error
 	if !p.cfg.NoVideo {
-		if p.videoClip, err = loadVideo(); err != nil {
+		if p.cfg.SyntheticVideo != nil {
+			p.synthetic, err = newSyntheticVideo(*p.cfg.SyntheticVideo)
+		} else {
+			p.videoClip, err = loadVideo()
+		}
+		if err != nil {
 			return err
 		}
 		p.video, err = webrtc.NewTrackLocalStaticSample(
@@ -625,6 +658,10 @@ func (p *Peer) onLocalCandidate(c *webrtc.ICECandidate) {
 // from the last keyframe, which is what a real encoder's fresh keyframe amounts to.
 func (p *Peer) pumpVideo() {
 	defer p.wg.Done()
+	if p.synthetic != nil {
+		p.pumpSynthetic()
+		return
+	}
 	clip := p.videoClip
 	tick := time.NewTicker(clip.frameDuration)
 	defer tick.Stop()
@@ -642,6 +679,29 @@ func (p *Peer) pumpVideo() {
 			p.log.Debug("write video", "err", err)
 		}
 		i = (i + 1) % len(clip.frames)
+	}
+}
+
+// pumpSynthetic sends generated frames at the configured rate: a keyframe first and after
+// every keyframe request, delta frames otherwise.
+func (p *Peer) pumpSynthetic() {
+	v := p.synthetic
+	tick := time.NewTicker(v.frameDuration)
+	defer tick.Stop()
+	first := true
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		frame := v.delta
+		if p.keyframe.Swap(false) || first {
+			frame, first = v.key, false
+		}
+		if err := p.video.WriteSample(media.Sample{Data: frame, Duration: v.frameDuration}); err != nil {
+			p.log.Debug("write video", "err", err)
+		}
 	}
 }
 

@@ -131,3 +131,24 @@ func TestStartOffersOnceAndCloseIsClean(t *testing.T) {
 		t.Errorf("HandleDescription after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestSyntheticVideoHasTheAskedBitrateAndMarksItsKeyframes(t *testing.T) {
+	v, err := newSyntheticVideo(SyntheticVideo{Bitrate: 2_400_000, FPS: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.key) != 10_000 || len(v.delta) != 10_000 {
+		t.Errorf("frames of %d and %d bytes, want 10000 (2.4 Mbit/s at 30 fps)", len(v.key), len(v.delta))
+	}
+	if v.frameDuration != time.Second/30 {
+		t.Errorf("frame duration %v, want 1/30 s", v.frameDuration)
+	}
+	if !isVP8KeyframeData(v.key) || isVP8KeyframeData(v.delta) {
+		t.Error("the keyframe must read as a keyframe and the delta frame as not one")
+	}
+	for _, bad := range []SyntheticVideo{{Bitrate: 0, FPS: 30}, {Bitrate: 1_000_000, FPS: 0}, {Bitrate: 1e9, FPS: 30}} {
+		if _, err := newSyntheticVideo(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

@@ -50,6 +50,9 @@ func StaticProviders(email EmailSender, sms SMSSender, from string) ProviderReso
 // Config configures a Notifier. Only Providers is required.
 type Config struct {
 	Providers ProviderResolver
+	// Settings, when set, holds organisations' own providers: they win over Providers, which
+	// then serves the channels an organisation has not set (Settings.Resolver).
+	Settings  *Settings
 	Templates *Templates // NewTemplates() when nil
 	// MaxAttempts is how many sends a notification gets before it fails (10 when zero).
 	MaxAttempts int
@@ -67,6 +70,10 @@ type Config struct {
 	// it hands the message to another node (30 s when zero). A node that is sending keeps the
 	// message with progress reports, so this does not limit SendTimeout.
 	AckWait time.Duration
+	// StillWanted, when set, is asked before each attempt whether the message is still worth
+	// sending; a non-empty reason ends it as "skipped" with that reason (a reminder for an
+	// appointment since cancelled or moved). An error is retried.
+	StillWanted func(ctx context.Context, m Message) (reason string, err error)
 	// StatusTTL is how long a notification's status is kept after its last change (90 days when
 	// zero). Within it, enqueuing the same ID again does not send again.
 	StatusTTL time.Duration
@@ -103,6 +110,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Notifier, er
 	}
 	if cfg.Templates == nil {
 		cfg.Templates = NewTemplates()
+	}
+	if cfg.Settings != nil {
+		cfg.Providers = cfg.Settings.Resolver(cfg.Providers)
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 10
@@ -167,6 +177,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Notifier, er
 	}, nil
 }
 
+// Settings are the organisations' own providers (Config.Settings), or nil.
+func (n *Notifier) Settings() *Settings { return n.cfg.Settings }
+
 // Templates are the templates the notifier renders with.
 func (n *Notifier) Templates() *Templates { return n.cfg.Templates }
 
@@ -201,7 +214,7 @@ func (n *Notifier) Enqueue(ctx context.Context, m Message) error {
 		if err != nil {
 			return fmt.Errorf("notify: status of %s: %w", m.ID, err)
 		}
-		if cur != nil && (cur.State == StateSent || cur.State == StateFailed) {
+		if cur != nil && (cur.State == StateSent || cur.State == StateFailed || cur.State == StateSkipped) {
 			return nil // done already; a retry of an enqueue that succeeded
 		}
 	case err != nil:
@@ -336,8 +349,8 @@ func (n *Notifier) handle(ctx context.Context, jm jetstream.Msg) {
 		log.Info("already sent; not sending again")
 		n.ack(ctx, jm, log)
 		return
-	case st.State == StateFailed:
-		_ = jm.TermWithReason("failed before")
+	case st.State == StateFailed || st.State == StateSkipped:
+		_ = jm.TermWithReason(string(st.State) + " before")
 		return
 	case st.State == StateSending && now.Before(st.LeaseUntil):
 		// Another delivery of this ID is being sent; look again when its lease ends.
@@ -349,6 +362,18 @@ func (n *Notifier) handle(ctx context.Context, jm jetstream.Msg) {
 	case st.Attempts >= n.cfg.MaxAttempts:
 		n.fail(ctx, jm, key, *st, rev, cmp.Or(st.LastError, "out of attempts"), log)
 		return
+	}
+	if n.cfg.StillWanted != nil {
+		reason, err := n.cfg.StillWanted(ctx, m)
+		if err != nil {
+			log.Warn("cannot tell whether the notification is still wanted; retrying", "err", err)
+			_ = jm.NakWithDelay(n.cfg.Backoff(1))
+			return
+		}
+		if reason != "" {
+			n.end(ctx, jm, key, *st, rev, StateSkipped, reason, log)
+			return
+		}
 	}
 
 	// Claim it: whoever writes this revision first sends; the lease keeps the others away.
@@ -445,13 +470,18 @@ func (n *Notifier) send(ctx context.Context, m Message) error {
 // fail records st as failed with reason and terminates the message. If the status cannot be
 // written the message comes back later instead, so "failed" is never lost.
 func (n *Notifier) fail(ctx context.Context, jm jetstream.Msg, key string, st Status, rev uint64, reason string, log *slog.Logger) {
-	st.State, st.LastError, st.LeaseUntil, st.UpdatedAt = StateFailed, reason, time.Time{}, time.Now().UTC()
+	n.end(ctx, jm, key, st, rev, StateFailed, reason, log)
+}
+
+// end records st in a final state (failed or skipped) with reason and terminates the message.
+func (n *Notifier) end(ctx context.Context, jm jetstream.Msg, key string, st Status, rev uint64, state State, reason string, log *slog.Logger) {
+	st.State, st.LastError, st.LeaseUntil, st.UpdatedAt = state, reason, time.Time{}, time.Now().UTC()
 	if _, err := n.writeStatus(ctx, key, st, rev); err != nil {
-		log.Warn("cannot record the failure; looking again shortly", "err", err)
+		log.Warn("cannot record the outcome; looking again shortly", "state", state, "err", err)
 		_ = jm.NakWithDelay(n.cfg.Backoff(1))
 		return
 	}
-	log.Warn("notification failed", "attempts", st.Attempts, "reason", reason)
+	log.Warn("notification not sent", "state", state, "attempts", st.Attempts, "reason", reason)
 	_ = jm.TermWithReason(truncate(reason, 200))
 }
 

@@ -101,7 +101,7 @@ func waitState(t *testing.T, n *Notifier, m Message, want State) Status {
 	var st Status
 	eventually(t, 10*time.Second, fmt.Sprintf("%s to be %s", m.ID, want), func() bool {
 		st, _ = statusOf(t, n, m)
-		return st.State == StateSent || st.State == StateFailed
+		return st.State == StateSent || st.State == StateFailed || st.State == StateSkipped
 	})
 	if st.State != want {
 		t.Fatalf("%s is %s, want %s: %+v", m.ID, st.State, want, st)
@@ -508,5 +508,48 @@ func TestDefaultBackoff(t *testing.T) {
 	}
 	if DefaultBackoff(1000) != 5*time.Minute || DefaultBackoff(0) != 2*time.Second {
 		t.Error("out of range attempts")
+	}
+}
+
+func TestNotificationsNoLongerWantedAreSkipped(t *testing.T) {
+	pki := newTestPKI(t)
+	srv := startSMTP(t, pki.server)
+	sender, err := NewSMTPSender(srv.config(pki))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := openTestBus(t)
+	var mu sync.Mutex
+	cancelled := map[string]bool{"apt_gone": true}
+	n := newNotifier(t, b.JS, Config{Providers: StaticProviders(sender, nil, clinicFrom),
+		StillWanted: func(_ context.Context, m Message) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if cancelled[m.AppointmentID] {
+				return "the appointment was cancelled", nil
+			}
+			return "", nil
+		}})
+	running(t, n)
+
+	gone := emailMessage("apt_gone.reminder.email.1", "apt_gone")
+	kept := emailMessage("apt_kept.reminder.email.1", "apt_kept")
+	enqueue(t, n, gone)
+	enqueue(t, n, kept)
+	st := waitState(t, n, gone, StateSkipped)
+	if st.LastError != "the appointment was cancelled" || st.Attempts != 0 {
+		t.Fatalf("skipped status %+v", st)
+	}
+	waitState(t, n, kept, StateSent)
+	if got := srv.nextMail(t); !strings.Contains(got.Msg.Header.Get("Message-Id"), "apt_kept") {
+		t.Fatalf("sent the wrong one: %v", got.Msg.Header)
+	}
+	waitQueueEmpty(t, b.JS)
+	if all := srv.all(); len(all) != 1 {
+		t.Fatalf("%d emails, want only the wanted one", len(all))
+	}
+	enqueue(t, n, gone) // enqueuing a skipped one again leaves it skipped
+	if st, _ := statusOf(t, n, gone); st.State != StateSkipped {
+		t.Fatalf("after a second enqueue: %+v", st)
 	}
 }

@@ -5,7 +5,12 @@
 // by Message.ID. Notifier.Run, on any number of nodes, takes messages from the durable pull
 // consumer assist_notify_sender, renders them with the organisation's Templates and hands them to
 // the organisation's EmailSender or SMSSender. Retryable failures come back after a backoff;
-// permanent failures, and messages that run out of attempts, end as "failed" with the reason.
+// permanent failures, and messages that run out of attempts, end as "failed" with the reason;
+// messages that Config.StillWanted says are no longer wanted (a reminder for an appointment
+// cancelled or moved meanwhile) end as "skipped" with the reason.
+//
+// Providers are the node's (Config.Providers) unless an organisation has set its own in
+// Settings (KV bucket assist_notify_settings), channel by channel.
 //
 // # Exactly once, and the window that remains
 //
@@ -117,6 +122,9 @@ const (
 	StateSending State = "sending" // a node holds it (until LeaseUntil) and is sending it
 	StateSent    State = "sent"
 	StateFailed  State = "failed" // permanently, or out of attempts; LastError says why
+	// StateSkipped: not sent because it was no longer wanted (Config.StillWanted); LastError says
+	// why. A reminder for an appointment cancelled or moved before it went out ends here.
+	StateSkipped State = "skipped"
 )
 
 // Status is the delivery state of one notification, as the API shows it.

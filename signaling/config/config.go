@@ -29,7 +29,8 @@ type Config struct {
 	TLSCert string
 	TLSKey  string
 
-	NATSURL string
+	NATSURL      string
+	NATSReplicas int
 
 	S3Endpoint  string
 	S3AccessKey string
@@ -57,6 +58,18 @@ type Config struct {
 
 	MaxParticipants int
 
+	APIRate              int // requests per second per API key or console sign-in
+	APIBurst             int
+	IPRate               int // requests per second per client IP, routes without an API key
+	IPBurst              int
+	LoginRate            int // sign-in attempts per minute per client IP and per email
+	MaxSocketsPerIP      int
+	MaxSocketsPerSession int
+
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	UploadTimeout     time.Duration
+
 	SMTPHost     string
 	SMTPPort     int
 	SMTPUsername string
@@ -75,6 +88,10 @@ type Config struct {
 	SigningKeyRetention time.Duration
 	ConsoleTTL          time.Duration
 	AppointmentGrace    time.Duration
+	ReminderLead        time.Duration // how long before an appointment its reminder goes out; 0: none
+	// QueueTimeout is how long a customer waits unadmitted before they are told nobody could
+	// take the call yet (and offered to leave a message); 0: never.
+	QueueTimeout time.Duration
 
 	ShutdownTimeout time.Duration
 	LogLevel        string
@@ -95,13 +112,27 @@ func Defaults() Config {
 		LinkTTL:             24 * time.Hour,
 		ConsoleTTL:          8 * time.Hour,
 		AppointmentGrace:    10 * time.Minute,
+		NATSReplicas:        1,
 		SigningKeyRetention: 90 * 24 * time.Hour,
+		ReminderLead:        time.Hour,
+		QueueTimeout:        10 * time.Minute,
 		MaxParticipants:     16,
 		SMTPPort:            587,
 		SMTPStartTLS:        "require",
 		ShutdownTimeout:     15 * time.Second,
 		LogLevel:            "info",
 		LogFormat:           "text",
+
+		APIRate:              50,
+		APIBurst:             100,
+		IPRate:               20,
+		IPBurst:              100,
+		LoginRate:            10,
+		MaxSocketsPerIP:      50,
+		MaxSocketsPerSession: 64,
+		ReadHeaderTimeout:    10 * time.Second,
+		ReadTimeout:          30 * time.Second,
+		UploadTimeout:        15 * time.Minute,
 	}
 }
 
@@ -187,6 +218,7 @@ func settings() []setting {
 		text("tls-cert", "TLS certificate file (PEM); with tls-key, serve HTTPS (phones need it for the camera)", func(c *Config) *string { return &c.TLSCert }),
 		text("tls-key", "TLS private key file (PEM)", func(c *Config) *string { return &c.TLSKey }),
 		text("nats-url", "NATS server or cluster URLs, comma-separated (empty: run an embedded NATS server)", func(c *Config) *string { return &c.NATSURL }),
+		integer("nats-replicas", "copies JetStream keeps of Assist's state, audit trail and queues (1 for one server; 3 on a cluster of three or more)", func(c *Config) *int { return &c.NATSReplicas }),
 		text("s3-endpoint", "S3 endpoint host:port such as a MinIO server (empty: run an embedded S3 store)", func(c *Config) *string { return &c.S3Endpoint }),
 		text("s3-access-key", "S3 access key", func(c *Config) *string { return &c.S3AccessKey }),
 		text("s3-secret-key", "S3 secret key", func(c *Config) *string { return &c.S3SecretKey }),
@@ -203,7 +235,7 @@ func settings() []setting {
 		text("turn-tls", "listen address of TURN over TLS with tls-cert, e.g. 0.0.0.0:5349 or :443 (empty: off)", func(c *Config) *string { return &c.TURNTLS }),
 		text("turn-public-ip", "the IP address browsers reach this node's TURN relays at (default: the host of addr, or 127.0.0.1)", func(c *Config) *string { return &c.TURNPublicIP }),
 		boolean("turn-allow-loopback", "let TURN relay to loopback addresses (single-machine use and tests only)", func(c *Config) *bool { return &c.TURNAllowLoopback }),
-		integer("udp-port", "one UDP port for all media (0: ephemeral ports)", func(c *Config) *int { return &c.UDPPort }),
+		integer("udp-port", "one UDP port for all media (0: one shared port the kernel chooses); every peer connection shares it, so a packet's copies leave in one sendmmsg", func(c *Config) *int { return &c.UDPPort }),
 		list("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func(c *Config) *[]string { return &c.NAT1To1IPs }),
 		boolean("webhook-allow-private", "let webhook endpoints be on loopback or private networks (closed networks and tests only)", func(c *Config) *bool { return &c.WebhookAllowPrivate }),
 		text("smtp-host", "SMTP server for appointment emails (empty: no email)", func(c *Config) *string { return &c.SMTPHost }),
@@ -219,10 +251,22 @@ func settings() []setting {
 		text("sms-from", "the SMS sender number or id (twilio)", func(c *Config) *string { return &c.SMSFrom }),
 		text("sms-secret", "the shared secret that signs webhook SMS requests (webhook)", func(c *Config) *string { return &c.SMSSecret }),
 		integer("max-participants", "most participants one session holds (specialists, customers and experts together)", func(c *Config) *int { return &c.MaxParticipants }),
+		integer("api-rate", "API requests per second per API key or console sign-in (beyond: 429 with Retry-After)", func(c *Config) *int { return &c.APIRate }),
+		integer("api-burst", "API requests per API key or console sign-in allowed in a burst above api-rate", func(c *Config) *int { return &c.APIBurst }),
+		integer("ip-rate", "requests per second per client IP on routes without an API key (sign-in, links, signaling, uploads, downloads)", func(c *Config) *int { return &c.IPRate }),
+		integer("ip-burst", "requests per client IP allowed in a burst above ip-rate", func(c *Config) *int { return &c.IPBurst }),
+		integer("login-rate", "sign-in attempts per minute per client IP and per email", func(c *Config) *int { return &c.LoginRate }),
+		integer("max-sockets-per-ip", "most signaling sockets open at once from one client IP (an IPv6 /64)", func(c *Config) *int { return &c.MaxSocketsPerIP }),
+		integer("max-sockets-per-session", "most signaling sockets joined to one session at once", func(c *Config) *int { return &c.MaxSocketsPerSession }),
+		duration("read-header-timeout", "how long a client may take to send a request's headers (slow clients are cut off)", func(c *Config) *time.Duration { return &c.ReadHeaderTimeout }),
+		duration("read-timeout", "how long a request may take to arrive, and the longest pause inside an upload or a download", func(c *Config) *time.Duration { return &c.ReadTimeout }),
+		duration("upload-timeout", "how long one upload or download may take in all, while it keeps moving", func(c *Config) *time.Duration { return &c.UploadTimeout }),
 		duration("signing-key-retention", "how long a retired signing key still verifies links and sign-ins after a rotation (keep it above link-ttl and appointment windows)", func(c *Config) *time.Duration { return &c.SigningKeyRetention }),
 		duration("link-ttl", "how long session links stay valid", func(c *Config) *time.Duration { return &c.LinkTTL }),
 		duration("console-ttl", "how long a console sign-in lasts", func(c *Config) *time.Duration { return &c.ConsoleTTL }),
 		duration("appointment-grace", "how early before and how late after its window an appointment's link opens", func(c *Config) *time.Duration { return &c.AppointmentGrace }),
+		duration("reminder-lead", "how long before an appointment starts its customer gets a reminder with the link (0: no reminders; none for one booked or moved later than that)", func(c *Config) *time.Duration { return &c.ReminderLead }),
+		duration("queue-timeout", "how long a customer waits unadmitted before the page says nobody could take the call yet and offers to leave a message or keep waiting (0: never)", func(c *Config) *time.Duration { return &c.QueueTimeout }),
 		duration("shutdown-timeout", "how long a graceful shutdown may drain before it forces", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 		text("log-level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		text("log-format", "text or json", func(c *Config) *string { return &c.LogFormat }),
@@ -400,8 +444,37 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("sms-provider: %q is not twilio or webhook", c.SMSProvider)
 	}
+	if c.NATSReplicas < 1 || c.NATSReplicas > 5 {
+		return fmt.Errorf("nats-replicas: want 1..5, got %d", c.NATSReplicas)
+	}
+	if c.NATSReplicas > 1 && c.NATSURL == "" {
+		return errors.New("nats-replicas: more than 1 needs a NATS cluster (nats-url); the embedded server is one")
+	}
 	if c.MaxParticipants < 2 || c.MaxParticipants > 1000 {
 		return fmt.Errorf("max-participants: want 2..1000, got %d", c.MaxParticipants)
+	}
+	for _, n := range []struct {
+		name  string
+		value int
+	}{
+		{"api-rate", c.APIRate}, {"api-burst", c.APIBurst}, {"ip-rate", c.IPRate}, {"ip-burst", c.IPBurst},
+		{"login-rate", c.LoginRate}, {"max-sockets-per-ip", c.MaxSocketsPerIP}, {"max-sockets-per-session", c.MaxSocketsPerSession},
+	} {
+		if n.value < 1 {
+			return fmt.Errorf("%s: must be at least 1, got %d", n.name, n.value)
+		}
+	}
+	if c.QueueTimeout < 0 {
+		return errors.New("queue-timeout: must not be negative (0: never)")
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		return errors.New("read-header-timeout: must be positive")
+	}
+	if c.ReadTimeout < c.ReadHeaderTimeout {
+		return errors.New("read-timeout: must be at least read-header-timeout")
+	}
+	if c.UploadTimeout < c.ReadTimeout {
+		return errors.New("upload-timeout: must be at least read-timeout")
 	}
 	if c.SigningKeyRetention < time.Hour {
 		return fmt.Errorf("signing-key-retention: want at least 1h, got %s", c.SigningKeyRetention)
@@ -414,6 +487,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AppointmentGrace < 0 || c.AppointmentGrace > 24*time.Hour {
 		return errors.New("appointment-grace: must be between 0 and 24h")
+	}
+	if c.ReminderLead < 0 || c.ReminderLead > 7*24*time.Hour {
+		return errors.New("reminder-lead: must be between 0 (no reminders) and 168h")
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -404,3 +405,200 @@ type RecordSend struct {
 }
 
 func (m *RecordSend) validate() error { return nil }
+
+// TypeDiagnostics carries the result of the customer's setup test (camera, microphone,
+// speaker, and the network through the echo test) to the specialists; kept in the timeline.
+const TypeDiagnostics Type = "diagnostics"
+
+// Verdicts of a setup test, for the customer and the specialist alike.
+const (
+	VerdictGood        = "good"          // a call will work well
+	VerdictMayBePoor   = "may_be_poor"   // a call will work, but picture or sound may suffer
+	VerdictWillNotWork = "will_not_work" // no call is possible as things are
+)
+
+// Device check results (DiagnosticsSend.Camera, .Microphone).
+const (
+	DeviceOK       = "ok"       // works (a microphone: sound was picked up)
+	DeviceSilent   = "silent"   // a microphone that picked up nothing
+	DeviceBlocked  = "blocked"  // the browser or the user refused access
+	DeviceMissing  = "missing"  // no such device
+	DeviceError    = "error"    // present but could not be started (in use, ...)
+	DeviceUntested = "untested" // not checked
+)
+
+// DiagnosticsNetwork is what the echo test measured. Figures the browser could not measure
+// are absent. Transport is how media travelled: "udp" or "tcp" directly, "turn-udp",
+// "turn-tcp" or "turn-tls" through the TURN relay, "none" if no connection was made.
+type DiagnosticsNetwork struct {
+	Transport     string   `json:"transport"`
+	CandidateType string   `json:"candidate_type,omitempty"` // host, srflx, prflx, relay
+	RTTMs         *float64 `json:"rtt_ms,omitempty"`
+	JitterMs      *float64 `json:"jitter_ms,omitempty"`
+	LossPct       *float64 `json:"loss_pct,omitempty"`       // 0..100, both ways
+	SendKbps      *float64 `json:"send_kbps,omitempty"`      // what the browser sent, measured
+	AvailableKbps *float64 `json:"available_kbps,omitempty"` // the browser's own send estimate
+}
+
+// DiagnosticsSend is the customer page's setup test result.
+type DiagnosticsSend struct {
+	Verdict    string              `json:"verdict"`
+	Problems   []string            `json:"problems,omitempty"` // DiagnosticsProblems, most serious first
+	Camera     string              `json:"camera"`
+	Microphone string              `json:"microphone"`
+	AudioLevel *float64            `json:"audio_level,omitempty"` // the loudest the microphone got, 0..1
+	Speaker    string              `json:"speaker,omitempty"`     // "played", "failed" or "untested"
+	Network    *DiagnosticsNetwork `json:"network,omitempty"`     // absent if not tested
+	DurationMs int                 `json:"duration_ms"`
+}
+
+// Diagnostics as delivered and kept.
+type Diagnostics struct {
+	Meta
+	DiagnosticsSend
+}
+
+// DiagnosticsProblems are the problem codes a setup test may report.
+var DiagnosticsProblems = []string{
+	"no_connection", "camera_blocked", "camera_missing", "camera_error", "microphone_blocked",
+	"microphone_missing", "microphone_error", "microphone_silent", "high_loss", "high_rtt",
+	"high_jitter", "low_bitrate", "relay", "tcp", "speaker_failed",
+}
+
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
+
+// figure checks an optional measurement: absent, or finite within 0..limit.
+func figure(name string, v *float64, limit float64) error {
+	if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0) || *v < 0 || *v > limit) {
+		return fmt.Errorf("%s must be within 0..%g", name, limit)
+	}
+	return nil
+}
+
+func (m *DiagnosticsSend) validate() error {
+	if !oneOf(m.Verdict, VerdictGood, VerdictMayBePoor, VerdictWillNotWork) {
+		return errors.New("verdict must be good, may_be_poor or will_not_work")
+	}
+	devices := []string{DeviceOK, DeviceSilent, DeviceBlocked, DeviceMissing, DeviceError, DeviceUntested}
+	if !oneOf(m.Camera, devices...) || m.Camera == DeviceSilent || !oneOf(m.Microphone, devices...) {
+		return errors.New("camera and microphone must be ok, blocked, missing, error or untested (a microphone may be silent)")
+	}
+	if m.Speaker != "" && !oneOf(m.Speaker, "played", "failed", "untested") {
+		return errors.New("speaker must be played, failed or untested")
+	}
+	if len(m.Problems) > len(DiagnosticsProblems) {
+		return errors.New("too many problems")
+	}
+	for _, p := range m.Problems {
+		if !oneOf(p, DiagnosticsProblems...) {
+			return fmt.Errorf("unknown problem %q", truncate(p, 40))
+		}
+	}
+	if err := figure("audio_level", m.AudioLevel, 1); err != nil {
+		return err
+	}
+	if m.DurationMs < 0 || m.DurationMs > 600_000 {
+		return errors.New("duration_ms must be within 0..600000")
+	}
+	if n := m.Network; n != nil {
+		if !oneOf(n.Transport, "udp", "tcp", "turn-udp", "turn-tcp", "turn-tls", "none") {
+			return errors.New("transport must be udp, tcp, turn-udp, turn-tcp, turn-tls or none")
+		}
+		if n.CandidateType != "" && !oneOf(n.CandidateType, "host", "srflx", "prflx", "relay") {
+			return errors.New("candidate_type must be host, srflx, prflx or relay")
+		}
+		for _, f := range []struct {
+			name  string
+			v     *float64
+			limit float64
+		}{
+			{"rtt_ms", n.RTTMs, 60_000}, {"jitter_ms", n.JitterMs, 60_000}, {"loss_pct", n.LossPct, 100},
+			{"send_kbps", n.SendKbps, 1_000_000}, {"available_kbps", n.AvailableKbps, 1_000_000},
+		} {
+			if err := figure(f.name, f.v, f.limit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// The echo test socket (GET /v1/echo) takes no session: the client sends echo_start (with a
+// customer link's token, if it has one, so that the TURN credential it gets names that
+// session), the server answers echo_ready with the ICE servers and the time the test may
+// take, then the browser offers and description and candidate messages flow both ways as on
+// /v1/signal. The server sends echo_ended, then closes the socket, when the time is up or the
+// connection ends.
+const (
+	TypeEchoStart Type = "echo_start" // client → server, first and once
+	TypeEchoReady Type = "echo_ready" // server → client
+	TypeEchoEnded Type = "echo_ended" // server → client, last
+)
+
+// MaxEchoSeconds is the longest echo test a client may ask for.
+const MaxEchoSeconds = 60
+
+// EchoStart starts an echo test.
+type EchoStart struct {
+	Token   string `json:"token,omitempty"`   // a session link's token, optional
+	Seconds int    `json:"seconds,omitempty"` // how long the test needs; 0: the server's default
+}
+
+// EchoReady says the echo is waiting for the browser's offer.
+type EchoReady struct {
+	ICEServers []ICEServer `json:"ice_servers"`
+	Seconds    int         `json:"seconds"` // the echo closes this long after echo_ready
+}
+
+// EchoEnded says why the echo ended: "time_limit" or "closed" (the connection ended).
+type EchoEnded struct {
+	Reason string `json:"reason"`
+}
+
+func (m *EchoStart) validate() error {
+	if len(m.Token) > maxTokenLen {
+		return errors.New("token is too long")
+	}
+	if m.Seconds < 0 || m.Seconds > MaxEchoSeconds {
+		return fmt.Errorf("seconds must be within 0..%d", MaxEchoSeconds)
+	}
+	return nil
+}
+
+// DecodeEcho parses a frame on the echo socket: echo_start, description or candidate. Like
+// Decode, a returned error is always an *Error fit to send back.
+func DecodeEcho(frame []byte) (Type, any, error) {
+	if len(frame) > MaxMessageSize {
+		return "", nil, Errorf(CodeTooLarge, "message is larger than %d bytes", MaxMessageSize)
+	}
+	var env Envelope
+	if err := strictUnmarshal(frame, &env); err != nil {
+		return "", nil, Errorf(CodeBadMessage, "not a message envelope: %v", err)
+	}
+	switch env.Type {
+	case TypeDescription, TypeCandidate:
+		return Decode(frame)
+	case TypeEchoStart:
+	case "":
+		return "", nil, Errorf(CodeBadMessage, "message has no type")
+	default:
+		return env.Type, nil, Errorf(CodeUnknownType, "the echo socket takes echo_start, description and candidate, not %q", truncate(string(env.Type), 40))
+	}
+	m := &EchoStart{}
+	if len(env.Payload) > 0 && !bytes.Equal(env.Payload, []byte("null")) {
+		if err := strictUnmarshal(env.Payload, m); err != nil {
+			return env.Type, nil, Errorf(CodeBadMessage, "bad %s payload: %v", env.Type, err)
+		}
+	}
+	if err := m.validate(); err != nil {
+		return env.Type, nil, Errorf(CodeBadMessage, "bad %s payload: %v", env.Type, err)
+	}
+	return env.Type, m, nil
+}

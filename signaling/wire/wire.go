@@ -100,9 +100,15 @@ type Welcome struct {
 	ICEServers    []ICEServer `json:"ice_servers"`
 }
 
-// Waiting tells a customer they are in the waiting room.
+// Waiting tells a customer they are in the waiting room: their place in the organisation's
+// line (every customer waiting in any of its sessions, by arrival), how long the line is, and
+// an estimate of the wait from the organisation's recent admissions (absent when unknown).
+// TimedOut is set once, on the message sent when the customer has waited queue-timeout.
 type Waiting struct {
-	Position int `json:"position"`
+	Position             int  `json:"position"`
+	QueueLength          int  `json:"queue_length,omitempty"`
+	EstimatedWaitSeconds *int `json:"estimated_wait_seconds,omitempty"`
+	TimedOut             bool `json:"timed_out,omitempty"`
 }
 
 // Denied tells a customer they were turned away.
@@ -223,6 +229,8 @@ func Decode(frame []byte) (Type, any, error) {
 		payload = &ScreenShareSend{}
 	case TypeRecord:
 		payload = &RecordSend{}
+	case TypeDiagnostics:
+		payload = &DiagnosticsSend{}
 	case "":
 		return "", nil, Errorf(CodeBadMessage, "message has no type")
 	default:

@@ -3,10 +3,12 @@
 // link token. In a session: camera and call, the live waiting room with
 // Admit/Deny, the roster, Leave and End.
 
+import { summaryLine } from './diagnostics.js';
 import { LocalMedia } from './media.js';
 import { Session } from './session.js';
 import {
-  AnnotationEditor, AnnotationLayer, ScreenShare, Timeline, bindChatForm, formatBytes, formatTime, safeURL, senderName, uploadFile,
+  AnnotationEditor, AnnotationLayer, ScreenShare, SnapshotAnnotations, Timeline, annotatedImage, bindChatForm, formatBytes,
+  formatTime, safeURL, senderName, snapshotIdOf, uploadFile,
 } from './tools.js';
 import {
   $, VideoGrid, clearNotices, el, formatDateTime, installDebug, notify, setState, setStatus, setToggle, showView, waitedFor,
@@ -236,6 +238,8 @@ function openFromList(id) {
 let current = null; // {session, media, grid, join, viaLink}
 let roster = [];
 let queue = [];
+// The latest setup test result of each customer (`diagnostics`), by participant id.
+const diagnostics = new Map();
 let queueTimer = 0;
 let denyTarget = '';
 
@@ -282,11 +286,31 @@ const screenShare = new ScreenShare(() => current?.session ?? null);
 let annotatedId = ''; // the customer whose video carries the annotation canvas
 let cameraCaps = null;
 
+// Snapshots are marked up in a viewer over the stage, with the same tools; the
+// marks of every snapshot are kept (history replays them) whether shown or not.
+const snapshotMarks = new SnapshotAnnotations();
+const snapshots = new Map(); // snapshot id → snapshot info from snapshot_taken
+let shownSnapshot = ''; // the snapshot in the viewer, '' when closed
+const snapshotEditor = new AnnotationEditor(new AnnotationLayer(), // replaced by the shown snapshot's layer
+  (type, payload) => !!current?.session.send(type, payload),
+  () => (shownSnapshot ? `snapshot:${shownSnapshot}` : ''));
+const editors = [editor, snapshotEditor];
+
+/** The editor the tools act on: the open snapshot's, else the live video's. */
+function activeEditor() {
+  return shownSnapshot ? snapshotEditor : editor;
+}
+
 function resetTools() {
   timeline.clear();
   annotations.reset();
+  closeSnapshot();
+  snapshotMarks.reset();
+  snapshots.clear();
   cameraCaps = null;
   renderCameraControls();
+  renderRecording({ active: false });
+  renderStorage(0);
   $('gallery').replaceChildren();
   $('location-result').hidden = true;
   $('location-result').replaceChildren();
@@ -329,6 +353,7 @@ function onToolMessage(type, payload, live) {
   switch (type) {
     case 'history':
       annotations.reset();
+      snapshotMarks.reset();
       for (const e of Array.isArray(payload.entries) ? payload.entries : []) {
         if (e && typeof e.type === 'string') onToolMessage(e.type, e.payload ?? {}, false);
       }
@@ -340,7 +365,8 @@ function onToolMessage(type, payload, live) {
       timeline.file(payload);
       break;
     case 'annotation':
-      if (!annotatedId || payload.target === `video:${annotatedId}`) annotations.apply(payload);
+      if (snapshotMarks.apply(payload)) markGalleryItem(snapshotIdOf(payload.target));
+      else if (!annotatedId || payload.target === `video:${annotatedId}`) annotations.apply(payload);
       break;
     case 'snapshot_request':
       timeline.event(payload, 'Photo requested.');
@@ -366,9 +392,23 @@ function onToolMessage(type, payload, live) {
       if (live && !payload.applied) notify(`The camera did not ${payload.command}: ${payload.reason || 'refused'}`, { kind: 'warning' });
       break;
     case 'recording':
-      showRecording(!!payload.active);
-      timeline.event(payload, payload.active ? 'Recording started.' : 'Recording stopped.');
+      renderRecording(payload);
+      timeline.event(payload, payload.active ? 'Recording started.'
+        : payload.starting ? 'Recording starting…' : 'Recording stopped.');
       break;
+    case 'storage':
+      renderStorage(Number(payload.uploads_behind));
+      break;
+    case 'diagnostics': {
+      const id = payload.from?.participant_id;
+      if (id) {
+        diagnostics.set(id, payload);
+        renderQueue();
+        renderRoster();
+      }
+      timeline.event(payload, `Setup test: ${summaryLine(payload)}`);
+      break;
+    }
     case 'screen_share':
       if (payload.from?.participant_id !== current?.session.participantId) {
         timeline.event(payload, payload.active ? 'Started sharing their screen.' : 'Stopped sharing their screen.');
@@ -379,26 +419,105 @@ function onToolMessage(type, payload, live) {
   }
 }
 
-// showRecording shows the recording indicator and sets the Record button to match.
-function showRecording(active) {
-  recording = active;
-  $('recording-indicator').hidden = !active;
-  setToggle($('record-button'), active, active ? 'Stop recording' : 'Record');
+// renderRecording shows the recording indicator (or that a recording is about
+// to start) and sets the Record button to match.
+function renderRecording({ active = false, starting = false }) {
+  const on = !!active;
+  const soon = !on && !!starting;
+  recording = on;
+  $('recording-indicator').hidden = !on;
+  $('recording-starting').hidden = !soon;
+  setToggle($('record-button'), on || soon, on ? 'Stop recording' : soon ? 'Recording starting…' : 'Record');
+  $('record-button').disabled = soon; // a second start would be refused
 }
 
 let recording = false;
 
+// renderStorage shows how many recording segments wait for object storage.
+function renderStorage(n) {
+  const behind = Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
+  const box = $('storage-status');
+  box.hidden = behind === 0;
+  box.dataset.behind = String(behind);
+  box.textContent = behind === 1
+    ? 'Uploads behind: 1 segment waiting for storage'
+    : `Uploads behind: ${behind} segments waiting for storage`;
+}
+
 function addSnapshot(msg) {
   const snap = msg.snapshot ?? {};
   const gallery = $('gallery');
-  if (!snap.id || gallery.querySelector(`[data-snapshot-id="${CSS.escape(snap.id)}"]`)) return;
+  if (!snap.id) return;
+  snapshots.set(snap.id, snap); // a replayed entry brings a freshly signed URL
+  if (gallery.querySelector(`[data-snapshot-id="${CSS.escape(snap.id)}"]`)) return;
   const url = safeURL(snap.url);
   const caption = [formatTime(snap.taken_at), `${snap.width}×${snap.height}`, formatBytes(snap.size)].filter(Boolean).join(' · ');
   gallery.prepend(el('li', { class: 'gallery-item', dataset: { snapshotId: snap.id } },
     el('figure', { class: 'gallery-figure' },
-      el('a', { href: url, target: '_blank', rel: 'noopener' },
-        el('img', { src: url, alt: `Photo taken ${formatTime(snap.taken_at)}`, loading: 'lazy', 'data-testid': 'snapshot' })),
+      el('button', {
+        type: 'button', class: 'gallery-open', 'aria-label': `Open the photo taken ${formatTime(snap.taken_at)} to mark it up`,
+        dataset: { testid: 'open-snapshot', snapshotId: snap.id }, on: { click: () => openSnapshot(snap.id) },
+      }, el('img', { src: url, alt: `Photo taken ${formatTime(snap.taken_at)}`, loading: 'lazy', 'data-testid': 'snapshot' })),
       el('figcaption', { text: caption }))));
+  markGalleryItem(snap.id);
+}
+
+// markGalleryItem outlines the gallery photos that carry marks.
+function markGalleryItem(id) {
+  const item = id && $('gallery').querySelector(`[data-snapshot-id="${CSS.escape(id)}"]`);
+  if (item) item.classList.toggle('marked', snapshotMarks.strokes(id).length > 0);
+}
+
+/** Shows a snapshot in the viewer over the stage; the drawing tools then mark it up. */
+function openSnapshot(id) {
+  const snap = snapshots.get(id);
+  if (!snap) return;
+  const img = $('snapshot-image');
+  const url = safeURL(snap.url);
+  if (shownSnapshot !== id) {
+    snapshotEditor.detach();
+    snapshotEditor.layer.bind(null, null);
+  }
+  shownSnapshot = id;
+  if (img.getAttribute('src') !== url) img.src = url;
+  $('snapshot-download').href = url;
+  $('snapshot-download').download = `photo-${id}.${snap.content_type === 'image/png' ? 'png' : 'jpg'}`;
+  $('snapshot-viewer-title').textContent = `Photo taken ${formatTime(snap.taken_at)}`;
+  $('snapshot-viewer').hidden = false;
+  $('snapshot-viewer').dataset.snapshotId = id;
+  const layer = snapshotMarks.layer(id);
+  snapshotEditor.layer = layer;
+  layer.bind($('snapshot-annotations'), img);
+  snapshotEditor.attach();
+  $('annotation-title').textContent = 'Draw on the photo';
+}
+
+function closeSnapshot() {
+  if (!shownSnapshot) return;
+  snapshotEditor.detach();
+  snapshotEditor.layer.bind(null, null);
+  shownSnapshot = '';
+  $('snapshot-viewer').hidden = true;
+  delete $('snapshot-viewer').dataset.snapshotId;
+  $('annotation-title').textContent = 'Draw on the customer\'s video';
+}
+
+async function downloadMarkedSnapshot() {
+  const id = shownSnapshot;
+  const img = $('snapshot-image');
+  if (!id) return;
+  try {
+    if (!img.complete || !img.naturalWidth) throw new Error('the photo has not loaded yet');
+    const blob = await annotatedImage(img, snapshotMarks.strokes(id));
+    const url = URL.createObjectURL(blob);
+    const a = el('a', { href: url, download: `photo-${id}-marked.png`, class: 'offscreen' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (err) {
+    notify(`The photo could not be saved: ${err.message}`);
+  }
 }
 
 function showLocation(msg) {
@@ -466,7 +585,7 @@ async function sendFile() {
 }
 
 function selectTool(tool) {
-  editor.tool = tool;
+  for (const e of editors) e.tool = tool;
   for (const b of document.querySelectorAll('.tool-button')) b.setAttribute('aria-pressed', String(b.dataset.tool === tool));
   $('annotation-text-row').hidden = tool !== 'text';
   if (tool === 'text') $('annotation-text').focus();
@@ -476,6 +595,7 @@ function openSession(join, viaLink) {
   leaveCurrent();
   roster = [];
   queue = [];
+  diagnostics.clear();
   resetTools();
   renderQueue();
   renderRoster();
@@ -609,7 +729,8 @@ function renderQueue() {
         el('span', { class: 'person-name', text: name }),
         el('span', { class: 'person-meta' },
           'Waiting ',
-          el('time', { datetime: q.since ?? '', class: 'waited', text: waitedFor(q.since) }))),
+          el('time', { datetime: q.since ?? '', class: 'waited', text: waitedFor(q.since) })),
+        diagnosticsLine(q.participant_id)),
       el('div', { class: 'person-actions' },
         el('button', {
           type: 'button', class: 'button primary admit-button', text: 'Admit', 'aria-label': `Admit ${name}`,
@@ -640,8 +761,19 @@ function renderRoster() {
     return el('li', { class: 'person', dataset: { participantId: p.participant_id, role: p.role, state: p.state } },
       el('div', { class: 'person-main' },
         el('span', { class: 'person-name', text: p.participant_id === me ? `${name} (you)` : name }),
-        el('span', { class: 'person-meta', text: [p.role, p.state].filter(Boolean).join(' · ').replaceAll('_', ' ') })));
+        el('span', { class: 'person-meta', text: [p.role, p.state].filter(Boolean).join(' · ').replaceAll('_', ' ') }),
+        diagnosticsLine(p.participant_id)));
   }));
+}
+
+/** The customer's setup test result in one line, or null before any. */
+function diagnosticsLine(participantId) {
+  const d = diagnostics.get(participantId);
+  if (!d) return null;
+  return el('span', {
+    class: 'diag-line', text: `Setup: ${summaryLine(d)}`, title: (d.problems ?? []).join(', ').replaceAll('_', ' '),
+    dataset: { testid: 'diagnostics', verdict: d.verdict, participantId },
+  });
 }
 
 function admit(participantId, button) {
@@ -711,6 +843,9 @@ function init() {
     localStream: () => current?.media.stream ?? null,
     participantId: () => current?.session.participantId ?? null,
     annotations: () => annotations.strokes(),
+    snapshotAnnotations: (id) => snapshotMarks.strokes(id),
+    shownSnapshot: () => shownSnapshot,
+    storageBehind: () => Number($('storage-status').dataset.behind || 0),
   });
 
   bindChatForm($('chat-form'), $('chat-input'), (text) => !!current?.session.send('chat', { text }), (m) => notify(m));
@@ -745,10 +880,16 @@ function init() {
   });
   $('zoom-input').addEventListener('change', () => cameraControl('zoom', Number($('zoom-input').value)));
   for (const b of document.querySelectorAll('.tool-button')) b.addEventListener('click', () => selectTool(b.dataset.tool));
-  $('annotation-color').addEventListener('input', () => { editor.color = $('annotation-color').value; });
-  $('annotation-text').addEventListener('input', () => { editor.text = $('annotation-text').value; });
-  $('undo-button').addEventListener('click', () => editor.undo());
-  $('clear-button').addEventListener('click', () => editor.clear());
+  $('annotation-color').addEventListener('input', () => {
+    for (const e of editors) e.color = $('annotation-color').value;
+  });
+  $('annotation-text').addEventListener('input', () => {
+    for (const e of editors) e.text = $('annotation-text').value;
+  });
+  $('undo-button').addEventListener('click', () => activeEditor().undo());
+  $('clear-button').addEventListener('click', () => activeEditor().clear());
+  $('snapshot-close').addEventListener('click', closeSnapshot);
+  $('snapshot-download-marked').addEventListener('click', downloadMarkedSnapshot);
 
   $('login-form').addEventListener('submit', onLogin);
   $('sign-out-button').addEventListener('click', () => signOut());
@@ -791,7 +932,8 @@ function init() {
   };
   window.addEventListener('hashchange', scheduleRoute);
   window.addEventListener('popstate', scheduleRoute);
-  window.addEventListener('pagehide', () => current?.session.leave());
+  // A reload or a closed tab is not hanging up: the others see "reconnecting" until the grace ends.
+  window.addEventListener('pagehide', () => current?.session.disconnect());
   route();
 }
 

@@ -1,13 +1,14 @@
 // The customer page (/c/{jwt}): camera preview, name, Join; then the waiting
 // room, the call, and the end. The link token is the last path segment.
 
+import { AudioMeter, playTone, renderResult, runDiagnostics } from './diagnostics.js';
 import { LocalMedia, describeMediaError } from './media.js';
 import { Session } from './session.js';
 import {
-  AnnotationLayer, ScreenShare, Timeline, bindChatForm, upload, uploadFile,
+  AnnotationLayer, ScreenShare, SnapshotAnnotations, Timeline, bindChatForm, safeURL, snapshotIdOf, upload, uploadFile,
 } from './tools.js';
 import {
-  $, VideoGrid, clearNotices, installDebug, notify, setState, setStatus, setToggle, showView,
+  $, VideoGrid, clearNotices, el, installDebug, notify, setState, setStatus, setToggle, showView,
 } from './ui.js';
 
 const media = new LocalMedia();
@@ -25,6 +26,13 @@ const timeline = new Timeline($('chat-list'), () => session?.participantId ?? nu
 // picture they are drawn on; mirrored like the self-view).
 const annotations = new AnnotationLayer({ mirrored: () => media.facingUser, follow: true });
 const screenShare = new ScreenShare(() => session);
+
+// The photos the specialist marks up: every snapshot's marks are kept (history
+// replays them); the one being marked up is shown over the call.
+const snapshotMarks = new SnapshotAnnotations();
+const snapshots = new Map(); // snapshot id → snapshot info from snapshot_taken
+let shownSnapshot = ''; // the snapshot in the viewer, '' when closed
+let dismissedSnapshot = ''; // closed by the customer: not reopened by more marks on it
 
 function linkToken() {
   const segments = window.location.pathname.split('/').filter(Boolean);
@@ -63,12 +71,20 @@ function onToolMessage(type, payload, live) {
   const me = session?.participantId ?? null;
   const mine = payload?.from?.participant_id && payload.from.participant_id === me;
   switch (type) {
-    case 'history':
+    case 'history': {
       annotations.reset();
+      snapshotMarks.reset();
+      let lastTarget = '';
       for (const e of Array.isArray(payload.entries) ? payload.entries : []) {
         if (e && typeof e.type === 'string') onToolMessage(e.type, e.payload ?? {}, false);
+        if (e?.type === 'annotation' && typeof e.payload?.target === 'string') lastTarget = e.payload.target;
       }
+      // Back after a reload: the photo the specialist was marking up comes back with its marks.
+      const id = snapshotIdOf(lastTarget);
+      if (id && id !== dismissedSnapshot && snapshotMarks.strokes(id).length > 0) showSnapshot(id);
+      else if (shownSnapshot) showSnapshot(shownSnapshot);
       break;
+    }
     case 'chat':
       if (timeline.chat(payload) && live && !mine && !chatOpen) {
         notify(`New message: ${String(payload.text ?? '').slice(0, 80)}`, { kind: 'info', timeout: 5000 });
@@ -77,18 +93,39 @@ function onToolMessage(type, payload, live) {
     case 'file_shared':
       timeline.file(payload);
       break;
-    case 'annotation':
-      if (me && payload.target === `video:${me}`) annotations.apply(payload);
+    case 'annotation': {
+      const id = snapshotIdOf(payload.target);
+      if (id) {
+        snapshotMarks.apply(payload);
+        timeline.event({ ...payload, id: `markup-${id}`, type: 'annotation' }, 'The specialist marked up a photo.', viewButton(id));
+        if (live && payload.action === 'stroke' && id !== dismissedSnapshot) showSnapshot(id);
+      } else if (me && payload.target === `video:${me}`) {
+        annotations.apply(payload);
+        // Drawing on the live picture again: back to the call.
+        if (live && payload.action === 'stroke') hideSnapshot();
+      }
       break;
-    case 'pointer':
-      if (me && payload.target === `video:${me}`) annotations.pointer(payload);
+    }
+    case 'pointer': {
+      const id = snapshotIdOf(payload.target);
+      if (id) {
+        snapshotMarks.pointer(payload);
+        if (live && payload.visible && id !== dismissedSnapshot && id !== shownSnapshot) showSnapshot(id);
+      } else if (me && payload.target === `video:${me}`) {
+        annotations.pointer(payload);
+      }
       break;
+    }
     case 'snapshot_request':
       if (live) sendSnapshot();
       break;
-    case 'snapshot_taken':
-      timeline.event(payload, 'A photo was taken from your camera.');
+    case 'snapshot_taken': {
+      const snap = payload.snapshot ?? {};
+      if (snap.id) snapshots.set(snap.id, snap); // a replayed entry brings a freshly signed URL
+      timeline.event(payload, 'A photo was taken from your camera.', snap.id ? viewButton(snap.id) : null);
+      if (snap.id && snap.id === shownSnapshot) showSnapshot(snap.id);
       break;
+    }
     case 'geolocation_request':
       timeline.event(payload, 'The specialist asked for your location.');
       if (live) shareLocation();
@@ -99,17 +136,74 @@ function onToolMessage(type, payload, live) {
     case 'camera_control':
       if (live) controlCamera(payload);
       break;
-    case 'recording':
+    case 'recording': {
+      // `starting` comes to everyone before anything is recorded.
+      const starting = !payload.active && !!payload.starting;
       $('recording-indicator').hidden = !payload.active;
-      timeline.event(payload, payload.active ? 'The specialist started recording this call.' : 'Recording stopped.');
+      showRecordingNotice(starting, live);
+      timeline.event(payload, payload.active ? 'The specialist started recording this call.'
+        : starting ? 'This call is about to be recorded.' : 'Recording stopped.');
       if (live && payload.active) notify('This call is now being recorded.', { kind: 'warning', timeout: 8000 });
       break;
+    }
     case 'screen_share':
       if (!mine) timeline.event(payload, payload.active ? 'Started sharing their screen.' : 'Stopped sharing their screen.');
       break;
     default:
       break;
   }
+}
+
+// The "about to be recorded" notice stays up a while even when the recording
+// starts at once, so that it is read, not just flashed.
+const RECORDING_NOTICE_MS = 8000;
+let recordingNoticeUntil = 0;
+let recordingNoticeTimer = 0;
+
+function showRecordingNotice(starting, live) {
+  const notice = $('recording-notice');
+  clearTimeout(recordingNoticeTimer);
+  if (starting) {
+    notice.hidden = false;
+    recordingNoticeUntil = live ? Date.now() + RECORDING_NOTICE_MS : 0;
+    return;
+  }
+  const left = recordingNoticeUntil - Date.now();
+  if (notice.hidden || left <= 0) {
+    notice.hidden = true;
+    return;
+  }
+  recordingNoticeTimer = setTimeout(() => { notice.hidden = true; }, left);
+}
+
+/** A "View" button for a timeline entry about a photo. */
+function viewButton(id) {
+  return el('button', {
+    type: 'button', class: 'link-button', text: 'View', dataset: { testid: 'view-snapshot', snapshotId: id },
+    on: { click: () => { dismissedSnapshot = ''; showSnapshot(id); } },
+  });
+}
+
+/** Shows a snapshot over the call with the specialist's marks on it. */
+function showSnapshot(id) {
+  const snap = snapshots.get(id);
+  if (!snap) return;
+  const img = $('snapshot-image');
+  const url = safeURL(snap.url);
+  if (shownSnapshot && shownSnapshot !== id) snapshotMarks.layer(shownSnapshot).bind(null, null);
+  shownSnapshot = id;
+  if (img.getAttribute('src') !== url) img.src = url;
+  $('snapshot-viewer').hidden = false;
+  $('snapshot-viewer').dataset.snapshotId = id;
+  snapshotMarks.layer(id).bind($('snapshot-annotations'), img);
+}
+
+function hideSnapshot() {
+  if (!shownSnapshot) return;
+  snapshotMarks.layer(shownSnapshot).bind(null, null);
+  shownSnapshot = '';
+  $('snapshot-viewer').hidden = true;
+  delete $('snapshot-viewer').dataset.snapshotId;
 }
 
 // The frame for a snapshot: ImageCapture's full-resolution photo where the
@@ -308,6 +402,60 @@ async function toggleScreenShare() {
   }
 }
 
+// ---------------------------------------------------------------- setup test
+
+// While waiting, the page tests the camera, microphone and network (through
+// the SFU's echo) once, shows the verdict, and sends the figures to the
+// specialists (`diagnostics`). Admission stops a test under way: the call
+// needs the bandwidth.
+let diagRun = null; // {abort: AbortController} while a test runs
+let diagResult = null;
+let diagSpeaker = 'untested';
+let diagTried = false;
+const diagMeter = new AudioMeter((level) => { $('waiting-level').value = level; });
+
+async function startDiagnostics() {
+  if (diagRun || !session) return;
+  const run = { abort: new AbortController() };
+  diagRun = run;
+  $('waiting-diagnostics').hidden = false;
+  $('waiting-diag-again').hidden = true;
+  $('waiting-diag-result').replaceChildren();
+  try {
+    await media.start();
+    diagMeter.start(media.stream?.getAudioTracks()[0]);
+    const result = await runDiagnostics({
+      media,
+      meter: diagMeter,
+      token: linkToken(),
+      speaker: diagSpeaker,
+      signal: run.abort.signal,
+      onProgress: (text) => { $('waiting-diag-progress').textContent = text; },
+    });
+    if (diagRun !== run) return;
+    diagResult = result;
+    $('waiting-diag-progress').textContent = '';
+    renderResult($('waiting-diag-result'), result);
+    if (session?.state === 'waiting' || session?.state === 'in-call') session.send('diagnostics', result);
+  } catch (err) {
+    if (err.name !== 'AbortError') console.warn(`assist: setup test: ${err.message}`);
+    $('waiting-diag-progress').textContent = '';
+  } finally {
+    if (diagRun === run) {
+      diagRun = null;
+      diagMeter.stop();
+      $('waiting-diag-again').hidden = false;
+    }
+  }
+}
+
+function stopDiagnostics() {
+  const run = diagRun;
+  diagRun = null;
+  run?.abort.abort();
+  diagMeter.stop();
+}
+
 // ---------------------------------------------------------------- media
 
 function attachLocal() {
@@ -382,6 +530,12 @@ function join(event) {
 function onState({ state, position, reason, message }) {
   setState(state);
   updateToolsVisibility();
+  if (state === 'waiting' && !diagTried) {
+    diagTried = true;
+    startDiagnostics();
+  } else if (state !== 'waiting' && state !== 'reconnecting') {
+    stopDiagnostics();
+  }
   if (state !== 'in-call') {
     capabilitiesSent = false;
     screenShare.stop();
@@ -424,8 +578,13 @@ function onState({ state, position, reason, message }) {
 function finish(state, { title = 'Something went wrong', message = '', rejoin = false } = {}) {
   setState(state);
   updateToolsVisibility();
+  stopDiagnostics();
   screenShare.stop();
   annotations.reset();
+  hideSnapshot();
+  snapshotMarks.reset();
+  clearTimeout(recordingNoticeTimer);
+  $('recording-notice').hidden = true;
   $('camera-notice').hidden = true;
   setStatus(title);
   media.stop();
@@ -443,6 +602,11 @@ function init() {
     localStream: () => media.stream,
     participantId: () => session?.participantId ?? null,
     annotations: () => annotations.strokes(),
+    pointer: () => annotations.pointerAt,
+    snapshotAnnotations: (id) => snapshotMarks.strokes(id),
+    snapshotPointer: (id) => snapshotMarks.layer(id).pointerAt,
+    shownSnapshot: () => shownSnapshot,
+    diagnostics: () => diagResult,
   });
   media.addEventListener('change', attachLocal);
   annotations.bind($('self-annotations'), $('self-view'));
@@ -459,9 +623,23 @@ function init() {
     setToggle($('share-screen-button'), detail.active, detail.active ? 'Stop sharing' : 'Share screen');
   });
   $('camera-refuse-button').addEventListener('click', refuseCameraControl);
+  $('snapshot-close').addEventListener('click', () => {
+    dismissedSnapshot = shownSnapshot;
+    hideSnapshot();
+  });
 
   $('join-form').addEventListener('submit', join);
   $('cancel-button').addEventListener('click', () => session?.leave());
+  $('waiting-diag-again').addEventListener('click', () => startDiagnostics());
+  $('waiting-speaker-button').addEventListener('click', async () => {
+    const button = $('waiting-speaker-button');
+    button.disabled = true;
+    diagSpeaker = await playTone();
+    button.disabled = false;
+    notify(diagSpeaker === 'played'
+      ? 'Did you hear two notes? If not, check your speaker or headphones and the volume.'
+      : 'The test sound could not be played. Check your speaker or headphones.', { kind: 'info', timeout: 6000 });
+  });
   $('hangup-button').addEventListener('click', () => session?.leave());
   $('rejoin-button').addEventListener('click', () => window.location.reload());
   const toggleMic = () => media.setAudioEnabled(!media.audioEnabled);
@@ -483,7 +661,8 @@ function init() {
   });
   // Closing the tab hangs up at once instead of waiting for the server to
   // notice the dead socket.
-  window.addEventListener('pagehide', () => session?.leave());
+  // A reload or a closed tab is not hanging up: the specialist sees "reconnecting" until the grace ends.
+  window.addEventListener('pagehide', () => session?.disconnect());
 
   if (!linkToken()) {
     finish('error', { message: 'This link is not complete. Open the link from your message again.' });

@@ -12,7 +12,19 @@ const HANDLED = new Set([
 ]);
 
 // Backoff between reconnection attempts; after the last one we give up.
+// Together they cover about a minute; the server keeps a dropped
+// participant's place (shown to the others as "reconnecting") for 30 s and
+// lets them back in without a new admission after that too.
 const RETRY_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 8000, 8000, 8000];
+
+// The server closed the socket because the same link joined on a newer
+// connection (another tab, another device): that one has the call now, and
+// reconnecting here would take it back and forth for ever.
+export const CLOSE_REPLACED = 4001;
+
+// Join errors worth another attempt: the server could not answer just now
+// (its message bus restarting, say), not a verdict on the link.
+const TRANSIENT_ERRORS = new Set(['internal', 'rate_limited']);
 
 /**
  * Session events (CustomEvent, payload in `detail`):
@@ -58,6 +70,14 @@ export class Session extends EventTarget {
         this.#notice(`The new camera could not be sent: ${err.message}`);
       });
     }, { signal: this.#abort.signal });
+    // Offline: the socket is as good as dead, though the browser may take
+    // long to notice; say so now and start reconnecting.
+    window.addEventListener('offline', () => {
+      const signal = this.#signal;
+      if (!signal || this.#finished || this.#ending) return;
+      this.#lost('the network went offline');
+      signal.close(4000, 'offline');
+    }, { signal: this.#abort.signal });
     // Back online: retry now rather than at the end of the backoff.
     window.addEventListener('online', () => {
       if (this.#retryTimer && !this.#finished) {
@@ -87,6 +107,19 @@ export class Session extends EventTarget {
     if (this.#finished) return;
     this.#signal?.send(MessageType.LEAVE, {});
     this.#finish('ended', { reason: 'left' });
+  }
+
+  /**
+   * Goes away without hanging up (the page is unloading: a reload, maybe):
+   * the server keeps our place as "reconnecting" for a while, so a page that
+   * comes back with the same link resumes where it was.
+   */
+  disconnect() {
+    if (this.#finished) return;
+    const signal = this.#signal;
+    this.#signal = null;
+    signal?.close(1001, 'going away');
+    this.#finish('ended', { reason: 'disconnected' });
   }
 
   /** Ends the session for everyone (specialists only). */
@@ -180,7 +213,12 @@ export class Session extends EventTarget {
     });
     on(MessageType.ERROR, (p) => {
       const message = typeof p.message === 'string' && p.message ? p.message : 'The server reported an error.';
-      if (!this.#welcome) {
+      if (!this.#welcome && TRANSIENT_ERRORS.has(p.code)) {
+        // The server could not take the join just now: try again.
+        const signal = this.#signal;
+        this.#lost(`the join failed (${p.code}): ${message}`);
+        signal?.close();
+      } else if (!this.#welcome) {
         // The join itself was refused (bad or expired link, ended session…).
         this.#finish('error', { code: p.code, message });
       } else {
@@ -189,7 +227,12 @@ export class Session extends EventTarget {
     });
     on('close', (p) => {
       if (this.#ending) this.#finish('ended', { reason: 'ended' });
-      else this.#lost(`the connection closed (code ${p.code})`);
+      else if (p.code === CLOSE_REPLACED) {
+        this.#finish('error', {
+          code: 'replaced',
+          message: 'This session was opened in another window or on another device, so it was closed here.',
+        });
+      } else this.#lost(`the connection closed (code ${p.code})`);
     });
   }
 

@@ -188,14 +188,22 @@ function newStrokeId() {
 }
 
 const clamp01 = (v) => Math.min(1, Math.max(0, v));
+
+/** The intrinsic size of a <video> frame or an <img> picture (0 × 0 before it is known). */
+function mediaSize(m) {
+  if (!m) return [0, 0];
+  if ('videoWidth' in m) return [m.videoWidth || 0, m.videoHeight || 0];
+  return [m.naturalWidth || 0, m.naturalHeight || 0];
+}
 const round4 = (v) => Math.round(v * 10000) / 10000;
 
 /**
- * Strokes and a pointer drawn on a canvas that lies over a <video>, at
- * coordinates normalised to the video frame (0..1 from the top left of the
- * picture itself, not of the element: object-fit letterboxing and cropping
- * are accounted for). The canvas either covers the video's box exactly
- * (same parent, inset 0) or, with `follow`, is moved over it on each draw.
+ * Strokes and a pointer drawn on a canvas that lies over a <video> (or an
+ * <img>: a snapshot), at coordinates normalised to the video frame (0..1
+ * from the top left of the picture itself, not of the element: object-fit
+ * letterboxing and cropping are accounted for). The canvas either covers the
+ * video's box exactly (same parent, inset 0) or, with `follow`, is moved over
+ * it on each draw. A layer without a canvas still keeps its strokes.
  */
 export class AnnotationLayer {
   canvas = null;
@@ -227,13 +235,15 @@ export class AnnotationLayer {
     if (this.video) {
       this.#resize.unobserve(this.video);
       this.video.removeEventListener('resize', this.#onVideoResize);
+      this.video.removeEventListener('load', this.#onVideoResize);
     }
     this.canvas = canvas;
     this.video = video;
     if (canvas) this.#resize.observe(canvas);
     if (video) {
       this.#resize.observe(video);
-      video.addEventListener('resize', this.#onVideoResize);
+      video.addEventListener('resize', this.#onVideoResize); // a video's frame size
+      video.addEventListener('load', this.#onVideoResize); // an image's
     }
     this.render();
   }
@@ -246,6 +256,11 @@ export class AnnotationLayer {
       id: s.id, tool: s.tool, color: s.color, width: s.width, points: s.points.map((p) => [p[0], p[1]]),
       ...(s.text ? { text: s.text } : {}),
     }));
+  }
+
+  /** The remote pointer shown now, {x, y} normalised, or null. */
+  get pointerAt() {
+    return this.#pointer ? { ...this.#pointer } : null;
   }
 
   /** Applies an `annotation` message's payload. */
@@ -304,8 +319,7 @@ export class AnnotationLayer {
     const v = this.video;
     const w = c?.clientWidth ?? 0;
     const h = c?.clientHeight ?? 0;
-    const vw = v?.videoWidth ?? 0;
-    const vh = v?.videoHeight ?? 0;
+    const [vw, vh] = mediaSize(v);
     if (!vw || !vh || !w || !h) return { x: 0, y: 0, w, h };
     const fit = v ? getComputedStyle(v).objectFit : 'contain';
     const scale = fit === 'cover' ? Math.max(w / vw, h / vh)
@@ -341,7 +355,7 @@ export class AnnotationLayer {
   #draw() {
     const c = this.canvas;
     const v = this.video;
-    if (!c) return;
+    if (!c || !c.isConnected) return;
     if (this.#follow && v) {
       // Moved over the video with the CSSOM (allowed by the CSP, unlike style attributes).
       c.style.left = `${v.offsetLeft}px`;
@@ -432,6 +446,78 @@ function drawStroke(ctx, s, at, r) {
       for (const p of pts.slice(1)) ctx.lineTo(p[0], p[1]);
       ctx.stroke();
     }
+  }
+}
+
+/**
+ * A snapshot with its marks burnt in, at the picture's own size, as a PNG
+ * (the snapshot is served by Assist itself, so the canvas is not tainted).
+ * @param {HTMLImageElement} img  a loaded image
+ * @param {object[]} strokes  as AnnotationLayer.strokes() returns them
+ * @returns {Promise<Blob>}
+ */
+export async function annotatedImage(img, strokes) {
+  const [w, h] = mediaSize(img);
+  if (!w || !h) throw new Error('the photo has not loaded');
+  const canvas = document.createElement('canvas');
+  canvas.width = w;
+  canvas.height = h;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0, w, h);
+  const r = { x: 0, y: 0, w, h };
+  for (const s of strokes) drawStroke(ctx, s, (p) => [p[0] * w, p[1] * h], r);
+  const blob = await new Promise((resolve) => { canvas.toBlob(resolve, 'image/png'); });
+  if (!blob) throw new Error('the picture could not be encoded');
+  return blob;
+}
+
+/** "snapshot:<id>" → "<id>", anything else → "". */
+export function snapshotIdOf(target) {
+  return typeof target === 'string' && target.startsWith('snapshot:') ? target.slice('snapshot:'.length) : '';
+}
+
+/**
+ * The marks of every snapshot of the session, one AnnotationLayer per
+ * snapshot, kept whether or not the snapshot is on screen (so a history
+ * replay or a later view shows them all).
+ */
+export class SnapshotAnnotations {
+  #layers = new Map(); // snapshot id → AnnotationLayer
+
+  /** The layer of a snapshot, created on first use. */
+  layer(id) {
+    let l = this.#layers.get(id);
+    if (!l) {
+      l = new AnnotationLayer();
+      this.#layers.set(id, l);
+    }
+    return l;
+  }
+
+  /** Applies an `annotation` payload whose target is a snapshot; false for other targets. */
+  apply(payload) {
+    const id = snapshotIdOf(payload?.target);
+    if (!id) return false;
+    this.layer(id).apply(payload);
+    return true;
+  }
+
+  /** Applies a `pointer` payload whose target is a snapshot; false for other targets. */
+  pointer(payload) {
+    const id = snapshotIdOf(payload?.target);
+    if (!id) return false;
+    this.layer(id).pointer(payload);
+    return true;
+  }
+
+  /** The strokes on a snapshot. */
+  strokes(id) {
+    return this.#layers.get(id)?.strokes() ?? [];
+  }
+
+  /** Forgets every mark (before a history replay). */
+  reset() {
+    for (const l of this.#layers.values()) l.reset();
   }
 }
 

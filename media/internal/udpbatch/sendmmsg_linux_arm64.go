@@ -1,0 +1,4 @@
+package udpbatch
+
+// sysSendmmsg is the system call number of sendmmsg(2).
+const sysSendmmsg = 269
