@@ -244,7 +244,7 @@ func (s *Server) echoICEServers(ctx context.Context, token string) ([]wire.ICESe
 		if len(s.cfg.ICEServers) > 0 {
 			servers = append(servers, wire.ICEServer{URLs: s.cfg.ICEServers})
 		}
-		return servers, nil
+		return append(servers, s.echoRelayServers()...), nil
 	}
 	claims, err := s.issuer.VerifyLink(token)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
 
 	"github.com/assist-video/assist/media/mediatest"
 	"github.com/assist-video/assist/signaling/wire"
@@ -24,6 +25,7 @@ import (
 // goes over the socket, as the setup test page's does.
 type echoClient struct {
 	t      *testing.T
+	owner  *testing.T // logs from the reader go here: it may outlive t
 	conn   *websocket.Conn
 	wmu    sync.Mutex
 	peer   *mediatest.Peer
@@ -32,15 +34,19 @@ type echoClient struct {
 	end    error // why the socket ended; read after closed
 }
 
-func (ts *testServer) dialEcho(t *testing.T) *echoClient {
+// dialEcho connects a tester; owner is the test whose end closes it (it may outlive the
+// server's test).
+func (ts *testServer) dialEcho(t *testing.T) *echoClient { return ts.dialEchoFor(t, t) }
+
+func (ts *testServer) dialEchoFor(t, owner *testing.T) *echoClient {
 	t.Helper()
 	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/v1/echo"
 	conn, resp, err := websocket.DefaultDialer.Dial(url, nil) // no API key, no link: a public route
 	if err != nil {
 		t.Fatalf("dial /v1/echo: %v (%v)", err, resp)
 	}
-	t.Cleanup(func() { conn.Close() })
-	c := &echoClient{t: t, conn: conn, events: make(chan wire.Envelope, 64), closed: make(chan struct{})}
+	owner.Cleanup(func() { conn.Close() })
+	c := &echoClient{t: t, owner: owner, conn: conn, events: make(chan wire.Envelope, 64), closed: make(chan struct{})}
 	peer, err := mediatest.NewPeer(mediatest.Config{
 		Name:     "tester",
 		Loopback: true,
@@ -56,7 +62,7 @@ func (ts *testServer) dialEcho(t *testing.T) *echoClient {
 		t.Fatal(err)
 	}
 	c.peer = peer
-	t.Cleanup(peer.Close)
+	owner.Cleanup(peer.Close)
 	go c.readLoop()
 	return c
 }
@@ -86,7 +92,7 @@ func (c *echoClient) readLoop() {
 			var d wire.Description
 			_ = json.Unmarshal(env.Payload, &d)
 			if err := c.peer.HandleDescription(webrtc.SessionDescription{Type: webrtc.NewSDPType(d.Type), SDP: d.SDP}); err != nil {
-				c.t.Logf("handle description: %v", err)
+				c.owner.Logf("handle description: %v", err)
 			}
 		case wire.TypeCandidate:
 			var cand wire.Candidate
@@ -348,4 +354,45 @@ func TestSetupTestPageIsServedUnderTheCSP(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+}
+
+// TestAStoppedNodeEndsItsEchoTests: an echo test running when the node stops is ended by the
+// drain (the client is told the server is going away) and leaves no goroutine behind.
+func TestAStoppedNodeEndsItsEchoTests(t *testing.T) {
+	http.DefaultClient.CloseIdleConnections()
+	before := goleak.IgnoreCurrent()
+	var c *echoClient
+	parent := t // the tester outlives the node
+	t.Run("a node runs an echo test, then stops", func(t *testing.T) {
+		ts := newTestServer(t)
+		c = ts.dialEchoFor(t, parent)
+		c.send(wire.TypeEchoStart, wire.EchoStart{})
+		if env := c.next(10 * time.Second); env.Type != wire.TypeEchoReady {
+			t.Fatalf("got %s, want echo_ready", env.Type)
+		}
+		if err := c.peer.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		if err := c.peer.WaitReceivedFrom(ctx, "echo", webrtc.RTPCodecTypeVideo, 20); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if c == nil {
+		return
+	}
+	select {
+	case <-c.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the echo socket is still open after the node stopped")
+	}
+	var ce *websocket.CloseError
+	if !errors.As(c.end, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Errorf("socket ended with %v, want going away", c.end)
+	}
+	c.peer.Close()
+	c.conn.Close()
+	http.DefaultClient.CloseIdleConnections()
+	goleak.VerifyNone(t, before)
 }

@@ -47,6 +47,7 @@ type Server struct {
 	recordingMu     sync.Mutex
 	recordingOwners map[string]recordingOwner // recordings running on this node
 	autoRecordMu    sync.Mutex                // one automatic start at a time
+	echoRelays      sync.Map                  // TURN scopes of setup tests without a session → expiry
 	templates       *notify.Templates
 	workers         sync.WaitGroup // background workers (webhook delivery, ...), stopped on shutdown
 	stopWorkers     context.CancelFunc

@@ -70,6 +70,10 @@ func (s *Server) turnPublicIP() string {
 // turnSessionActive accepts credentials of sessions that have not ended; TURN credentials name
 // "{org}.{session}".
 func (s *Server) turnSessionActive(id string) bool {
+	if strings.HasPrefix(id, echoRelayPrefix) {
+		until, ok := s.echoRelays.Load(id)
+		return ok && time.Now().Before(until.(time.Time))
+	}
 	org, session, ok := strings.Cut(id, ".")
 	if !ok {
 		return false
@@ -78,6 +82,32 @@ func (s *Server) turnSessionActive(id string) bool {
 	defer cancel()
 	sess, err := s.rooms.Session(ctx, org, session)
 	return err == nil && sess.State != rooms.SessionEnded
+}
+
+// A setup test without a session (the standalone /test page) may use the embedded TURN
+// server for a short while under a scope of its own, "echo.<random>": long enough for one echo
+// test, so the page can tell whether media works only through the relay.
+const (
+	echoRelayPrefix = "echo."
+	echoRelayTTL    = 90 * time.Second
+)
+
+// echoRelayServers hands a setup test without a session a TURN credential of its own scope.
+func (s *Server) echoRelayServers() []wire.ICEServer {
+	if s.turn == nil {
+		return nil
+	}
+	now := time.Now()
+	s.echoRelays.Range(func(k, v any) bool { // forget the expired ones (at most a few dozen)
+		if now.After(v.(time.Time)) {
+			s.echoRelays.Delete(k)
+		}
+		return true
+	})
+	scope := echoRelayPrefix + newObjectID("")
+	s.echoRelays.Store(scope, now.Add(echoRelayTTL))
+	cred := turnserver.IssueCredentials(s.turnSecret, scope, echoRelayTTL, now)
+	return []wire.ICEServer{{URLs: s.turn.URLs(s.turnPublicIP()), Username: cred.Username, Credential: cred.Password}}
 }
 
 // iceServersFor are the STUN/TURN servers handed to one participant's browser: the configured

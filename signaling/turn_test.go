@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -111,4 +112,37 @@ func TestCallThroughTURNOnly(t *testing.T) {
 			t.Fatal("an ended session's credential got a relay")
 		}
 	})
+}
+
+// TestSetupTestWithoutASessionGetsItsOwnShortRelay: the standalone setup page has no session,
+// yet it gets a TURN credential of its own scope, accepted while it lasts and never for a scope
+// the server did not hand out.
+func TestSetupTestWithoutASessionGetsItsOwnShortRelay(t *testing.T) {
+	ts := newTURNTestServer(t)
+	c := ts.dialEcho(t)
+	c.send(wire.TypeEchoStart, wire.EchoStart{Seconds: 4})
+	env := c.next(10 * time.Second)
+	var ready wire.EchoReady
+	if env.Type != wire.TypeEchoReady || json.Unmarshal(env.Payload, &ready) != nil {
+		t.Fatalf("got %s %s, want echo_ready", env.Type, env.Payload)
+	}
+	var scope string
+	for _, s := range ready.ICEServers {
+		if s.Username != "" {
+			_, scope, _ = strings.Cut(s.Username, ":")
+		}
+	}
+	if !strings.HasPrefix(scope, echoRelayPrefix) {
+		t.Fatalf("echo_ready ICE servers %+v: want a TURN credential scoped echo.<id>", ready.ICEServers)
+	}
+	if !ts.turnSessionActive(scope) {
+		t.Fatal("the relay refuses the scope it just handed out")
+	}
+	if ts.turnSessionActive(echoRelayPrefix + "made-up") {
+		t.Fatal("the relay accepts an echo scope nobody was given")
+	}
+	ts.echoRelays.Store(scope, time.Now().Add(-time.Second)) // as if its time were up
+	if ts.turnSessionActive(scope) {
+		t.Fatal("the relay accepts an expired echo scope")
+	}
 }

@@ -549,6 +549,7 @@ function initPage() {
   $('diag-speaker').addEventListener('click', async () => {
     $('diag-speaker').disabled = true;
     speaker = await playTone();
+    if (result) result.speaker = speaker;
     $('diag-speaker-status').textContent = speaker === 'played'
       ? 'Did you hear two notes? If not, check your speaker or headphones and the volume.'
       : 'The test sound could not be played.';
