@@ -73,6 +73,9 @@ type Organization struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 	Policy    Policy    `json:"policy"`
+	// Seats is how many named specialists the organisation is licensed for; 0 is unlimited.
+	// Going over is allowed and reported (see signaling's seat report).
+	Seats int `json:"seats,omitempty"`
 }
 
 // Specialist is a person who signs in to the console.

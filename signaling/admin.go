@@ -50,6 +50,8 @@ var routePermissions = map[string]string{
 	"GET /v1/notification-settings":                rooms.ScopeAdmin,
 	"PUT /v1/notification-settings":                rooms.ScopeAdmin,
 	"DELETE /v1/notification-settings":             rooms.ScopeAdmin,
+	"GET /v1/organization/seat-report":             rooms.ScopeAudit,
+	"PATCH /v1/orgs/{id}":                          rooms.ScopePlatform,
 	"GET /v1/analytics":                            rooms.ScopeAudit,
 	"GET /v1/audit-events":                         rooms.ScopeAudit,
 	"GET /v1/specialists":                          permAnyone,
@@ -338,6 +340,7 @@ type orgSummary struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	Seats     int       `json:"seats"` // licensed named specialists; 0 is unlimited
 }
 
 type orgList struct {
@@ -348,7 +351,8 @@ type orgList struct {
 
 func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Name string `json:"name"`
+		Name  string `json:"name"`
+		Seats int    `json:"seats"`
 	}
 	if !readJSON(w, r, &in) {
 		return
@@ -358,13 +362,23 @@ func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request
 		problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", "name: 1 to 200 characters")
 		return
 	}
+	if in.Seats < 0 || in.Seats > maxSeats {
+		problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", "seats: 0 (unlimited) to 100000")
+		return
+	}
 	org, err := s.rooms.CreateOrganization(r.Context(), in.Name)
+	if err == nil && in.Seats > 0 {
+		org, err = s.rooms.UpdateOrganization(r.Context(), org.ID, func(o *rooms.Organization) error {
+			o.Seats = in.Seats
+			return nil
+		})
+	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
 	s.record(r.Context(), s.auditFromRequest(r, audit.ActionOrganizationCreate, "", org.ID))
-	writeJSON(w, http.StatusCreated, orgSummary{ID: org.ID, Name: org.Name, CreatedAt: org.CreatedAt})
+	writeJSON(w, http.StatusCreated, orgSummary{ID: org.ID, Name: org.Name, CreatedAt: org.CreatedAt, Seats: org.Seats})
 }
 
 func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request) {
@@ -383,7 +397,7 @@ func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request)
 		if err != nil {
 			continue
 		}
-		out.Data = append(out.Data, orgSummary{ID: org.ID, Name: org.Name, CreatedAt: org.CreatedAt})
+		out.Data = append(out.Data, orgSummary{ID: org.ID, Name: org.Name, CreatedAt: org.CreatedAt, Seats: org.Seats})
 	}
 	if more {
 		out.NextCursor = page[len(page)-1]

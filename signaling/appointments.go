@@ -123,7 +123,7 @@ func (s *Server) writeAppointment(w http.ResponseWriter, r *http.Request, a *roo
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSON(w, status, out)
+	writeJSONTagged(w, r, status, out)
 }
 
 // notificationsOf is the delivery state of every notification about the appointment.

@@ -64,6 +64,8 @@ var authorizationMatrix = []struct {
 	{"POST /v1/webhook-deliveries/{id}/redeliver", "/v1/webhook-deliveries/dlv_none/redeliver", admins},
 	{"GET /v1/audit-events", "/v1/audit-events", auditors},
 	{"GET /v1/analytics", "/v1/analytics", auditors},
+	{"GET /v1/organization/seat-report", "/v1/organization/seat-report", auditors},
+	{"PATCH /v1/orgs/{id}", "/v1/orgs/org_none", []string{asPlatform}},
 	{"GET /v1/notification-settings", "/v1/notification-settings", admins},
 	{"PUT /v1/notification-settings", "/v1/notification-settings", admins},
 	{"DELETE /v1/notification-settings", "/v1/notification-settings", admins},

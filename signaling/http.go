@@ -61,6 +61,8 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/orgs", s.authorized(s.handleCreateOrganization))
 	handle("POST /v1/signing-keys/rotate", s.authorized(s.handleRotateSigningKey))
 	handle("GET /v1/analytics", s.authorized(s.handleAnalytics))
+	handle("GET /v1/organization/seat-report", s.authorized(s.handleSeatReport))
+	handle("PATCH /v1/orgs/{id}", s.authorized(s.handleSetSeats))
 	handle("GET /v1/notification-settings", s.authorized(s.handleGetNotificationSettings))
 	handle("PUT /v1/notification-settings", s.authorized(s.handlePutNotificationSettings))
 	handle("DELETE /v1/notification-settings", s.authorized(s.handleDeleteNotificationSettings))

@@ -148,3 +148,42 @@ func TestOrganizationETag(t *testing.T) {
 		t.Fatalf("If-None-Match with an old tag: %d", resp.StatusCode)
 	}
 }
+
+func TestSeatsAreCountedAndReported(t *testing.T) {
+	ts := newTestServer(t)
+	var org organizationView
+	ts.do(t, "GET", "/v1/organization", ts.APIKey, nil, &org)
+	if org.Seats == nil || org.Seats.Licensed != 0 || org.Seats.Used != 1 || org.Seats.Over {
+		t.Fatalf("seats of the bootstrap organisation = %+v, want 1 used, unlimited", org.Seats)
+	}
+	patch := func(seats any) *http.Response {
+		return ts.do(t, "PATCH", "/v1/orgs/"+org.ID, ts.APIKey, map[string]any{"seats": seats}, nil)
+	}
+	if resp := patch(-1); resp.StatusCode != 422 {
+		t.Fatalf("negative seats: %d", resp.StatusCode)
+	}
+	if resp := patch(1); resp.StatusCode != 200 {
+		t.Fatalf("set seats: %d", resp.StatusCode)
+	}
+	for _, email := range []string{"a@example.com", "b@example.com"} {
+		if resp := ts.do(t, "POST", "/v1/specialists", ts.APIKey, createSpecialist{Email: email, Name: "S"}, nil); resp.StatusCode != 201 {
+			t.Fatalf("going over the licence must be allowed: %d", resp.StatusCode)
+		}
+	}
+	ts.do(t, "GET", "/v1/organization", ts.APIKey, nil, &org)
+	if *org.Seats != (seatsView{Licensed: 1, Used: 3, Over: true}) {
+		t.Fatalf("seats = %+v", *org.Seats)
+	}
+	var rep seatReport
+	if resp := ts.do(t, "GET", "/v1/organization/seat-report", ts.APIKey, nil, &rep); resp.StatusCode != 200 ||
+		rep.Licensed != 1 || rep.PeakUsed != 3 || rep.Overage != 2 {
+		t.Fatalf("report: %d %+v", resp.StatusCode, rep)
+	}
+	ts.do(t, "GET", "/v1/organization/seat-report?month=2020-01", ts.APIKey, nil, &rep)
+	if rep.Month != "2020-01" || rep.PeakUsed != 0 || rep.Overage != 0 {
+		t.Fatalf("a month before anyone existed: %+v", rep)
+	}
+	if resp := ts.do(t, "GET", "/v1/organization/seat-report?month=Nov", ts.APIKey, nil, nil); resp.StatusCode != 400 {
+		t.Fatalf("a bad month: %d", resp.StatusCode)
+	}
+}

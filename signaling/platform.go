@@ -196,7 +196,7 @@ func (s *Server) handleGetWebhook(w http.ResponseWriter, r *http.Request) {
 		s.webhookError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, endpointView(e, false))
+	writeJSONTagged(w, r, http.StatusOK, endpointView(e, false))
 }
 
 func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) {

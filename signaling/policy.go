@@ -29,6 +29,9 @@ type organizationView struct {
 	CreatedAt time.Time    `json:"created_at"`
 	Policy    policyView   `json:"policy"`
 	Limits    platformView `json:"platform_limits"`
+	// Seats is the licence and its use; it is not part of the ETag (specialists come and go
+	// without the organisation's settings changing).
+	Seats *seatsView `json:"seats,omitempty"`
 }
 
 type policyView struct {
@@ -70,7 +73,7 @@ func viewOrganization(o *rooms.Organization) organizationView {
 	if types == nil {
 		types = []string{}
 	}
-	return organizationView{ID: o.ID, Name: o.Name, CreatedAt: o.CreatedAt,
+	return organizationView{ID: o.ID, Name: o.Name, CreatedAt: o.CreatedAt, // Seats: see writeOrganization
 		Policy: policyView{AutoRecord: o.Policy.AutoRecord, RetentionDays: o.Policy.RetentionDays,
 			FileMaxBytes: o.Policy.FileMaxBytes, FileTypes: types},
 		Limits: platformView{FileMaxBytes: maxFileSize, FileTypes: platformFileTypes()}}
@@ -82,7 +85,25 @@ func (s *Server) handleGetOrganization(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	writeJSONTagged(w, r, http.StatusOK, viewOrganization(org))
+	s.writeOrganization(w, r, org)
+}
+
+// writeOrganization answers with the organisation, its ETag (over its settings) and its seats.
+func (s *Server) writeOrganization(w http.ResponseWriter, r *http.Request, org *rooms.Organization) {
+	view := viewOrganization(org)
+	tag := etagOf(view)
+	seats, err := s.seatsOf(r.Context(), org)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	view.Seats = &seats
+	w.Header().Set("ETag", tag)
+	if r.Method == http.MethodGet && etagMatches(r.Header.Get("If-None-Match"), tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	writeJSON(w, http.StatusOK, view)
 }
 
 func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +153,7 @@ func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request
 		return
 	}
 	s.record(r.Context(), s.auditFromRequest(r, audit.ActionSettingsChange, "", "organization"))
-	writeJSONTagged(w, r, http.StatusOK, viewOrganization(org))
+	s.writeOrganization(w, r, org)
 }
 
 // fileRules are what one organisation lets its sessions share: the largest file and whether
