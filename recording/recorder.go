@@ -38,8 +38,8 @@ const (
 	// video segment and carries on with audio alone (the camera was turned off).
 	videoGoneAfter = 5 * time.Second
 	// maxDrift is how far a track's RTP clock may fall behind its arrivals (see timeOf). The
-	// writer keeps up to sorterFrames frames of one track waiting for the other's, about two
-	// seconds of video and one of audio, so that tracks this far apart interleave.
+	// recorder keeps one track's frames waiting for the other's (see interleave) a little
+	// longer than that, so that tracks this far apart interleave.
 	maxDrift           = time.Second
 	sorterFrames       = 64
 	videoTrackNumber   = 1
@@ -132,7 +132,9 @@ type Recorder struct {
 	vcodec       videoCodec    // the video being received, noVideo when none (yet, or any more)
 	lastVideo    time.Duration // arrival of the last video packet on the recorder's timeline
 	h264         h264Params
-	pending      []frame // audio held while deciding whether the participant has a camera
+	pending      []frame       // audio held while deciding whether the participant has a camera
+	queued       [2][]frame    // video and audio waiting to be written in time order (see interleave)
+	written      time.Duration // the latest frame written to the open segment
 	seg          *segmentFile
 	seq          int
 	needKeyframe bool
@@ -140,11 +142,25 @@ type Recorder struct {
 	err          error
 }
 
-// frame is one depacketized audio frame waiting to be written.
+// frame is one depacketized frame waiting to be written.
 type frame struct {
-	at   time.Duration
-	data []byte
+	at     time.Duration
+	data   []byte
+	key    bool          // video: a keyframe, which may start a segment
+	format segmentFormat // of the segment a keyframe would start
+	params []byte        // H.264: parameter sets to put before a keyframe that starts a segment
 }
+
+// Indexes of queued.
+const (
+	queuedVideo = 0
+	queuedAudio = 1
+)
+
+// interleaveHold is how far one track may run ahead of the other before its frames are
+// written without waiting for the other's: each track lags its arrivals by up to maxDrift
+// (see timeOf), so audio and video can be that far apart.
+const interleaveHold = maxDrift + 500*time.Millisecond
 
 // h264Params are the latest parameter sets of an H.264 stream and what is derived from them.
 type h264Params struct {
@@ -381,6 +397,7 @@ func (r *Recorder) flush() {
 	}
 	r.audio.builder.Flush()
 	r.popSamples(false)
+	r.interleave(true)
 	r.writePending()
 }
 
@@ -418,14 +435,14 @@ func (r *Recorder) segmentDue() bool {
 	return r.seg.lastVideo-r.seg.start >= r.segmentDuration
 }
 
-func (r *Recorder) writeVideo(frame []byte, at time.Duration, lost bool) {
+func (r *Recorder) writeVideo(data []byte, at time.Duration, lost bool) {
 	var key bool
 	var au h264AccessUnit
 	switch r.vcodec {
 	case codecVP8:
-		key = isVP8Keyframe(frame)
+		key = isVP8Keyframe(data)
 	case codecH264:
-		au = scanH264(frame)
+		au = scanH264(data)
 		if !au.valid {
 			r.needKeyframe = true
 			return
@@ -445,33 +462,103 @@ func (r *Recorder) writeVideo(frame []byte, at time.Duration, lost bool) {
 		r.requestKeyframe()
 		return
 	}
+	f := frame{at: at, data: data, key: key}
 	if key {
 		r.needKeyframe = false
-		format := r.videoFormat(frame)
-		if r.seg != nil && (r.segmentDue() || !r.seg.format.same(format)) {
-			r.finishSegment()
+		f.format = r.videoFormat(data)
+		if r.vcodec == codecH264 && (au.sps == nil || au.pps == nil) {
+			f.params = appendAVCC(appendAVCC(make([]byte, 0, 8+len(r.h264.sps)+len(r.h264.pps)), r.h264.sps), r.h264.pps)
+		}
+	}
+	r.queued[queuedVideo] = append(r.queued[queuedVideo], f)
+	r.interleave(false)
+}
+
+// interleave writes the queued audio and video in time order, so that a segment is cut at a
+// keyframe only once every frame before it is in that segment and none after it: a
+// participant's segments follow each other without overlapping, whatever the offset between
+// its tracks. A frame waits for the other track's frames until its track runs interleaveHold
+// ahead; all writes everything queued.
+func (r *Recorder) interleave(all bool) {
+	v, a := &r.queued[queuedVideo], &r.queued[queuedAudio]
+	for len(*v) > 0 || len(*a) > 0 {
+		q := v // the queue whose first frame goes next
+		switch {
+		case len(*v) > 0 && len(*a) > 0:
+			if (*a)[0].at < (*v)[0].at {
+				q = a
+			}
+		case len(*a) > 0:
+			q = a
+		}
+		if !all && (len(*v) == 0 || len(*a) == 0) {
+			if span := (*q)[len(*q)-1].at - (*q)[0].at; span < interleaveHold && len(*q) < 4*sorterFrames {
+				return // wait for the other track
+			}
+		}
+		f := (*q)[0]
+		(*q)[0] = frame{}
+		if *q = (*q)[1:]; len(*q) == 0 {
+			*q = nil
+		}
+		if q == v {
+			r.emitVideo(f)
+		} else {
+			r.emitAudio(f)
+		}
+	}
+}
+
+// emitVideo writes a video frame in time order: it starts a segment, or cuts one that is due,
+// when it is a keyframe.
+func (r *Recorder) emitVideo(f frame) {
+	if f.key {
+		// Cut only at a keyframe after everything written: segments must not overlap.
+		if r.seg != nil && (r.segmentDue() || !r.seg.format.same(f.format)) {
+			if f.at >= r.written {
+				r.finishSegmentAt(f.at)
+			} else {
+				r.requestKeyframe() // the other track ran too far ahead: cut at the next one
+			}
 		}
 		if r.seg == nil {
-			if r.vcodec == codecH264 && (au.sps == nil || au.pps == nil) {
+			if f.params != nil {
 				// Each segment must decode on its own, and salvage reads the parameter sets
 				// from the first frame: put them in.
-				b := make([]byte, 0, 8+len(r.h264.sps)+len(r.h264.pps)+len(frame))
-				b = appendAVCC(appendAVCC(b, r.h264.sps), r.h264.pps)
-				frame = append(b, frame...)
+				f.data = append(f.params, f.data...)
 			}
-			r.openSegment(format, at)
+			r.openSegment(f.format, f.at)
 			if r.seg == nil {
 				return
 			}
 		}
 	}
-	if r.seg == nil || r.seg.format.video == noVideo {
+	if r.seg == nil || r.seg.format.video == noVideo || f.at < r.seg.start {
 		return
 	}
 	if r.segmentDue() {
 		r.requestKeyframe()
 	}
-	r.seg.write(videoTrackNumber, key, at, frame)
+	r.writeFrame(videoTrackNumber, f.key, f.at, f.data)
+}
+
+// emitAudio writes an audio frame in time order to the open segment.
+func (r *Recorder) emitAudio(f frame) {
+	if r.seg != nil && r.seg.format.video == noVideo && r.segmentDue() && f.at >= r.written {
+		// Audio alone while waiting for the camera's first keyframe.
+		r.finishSegmentAt(f.at)
+		r.openSegment(segmentFormat{}, f.at)
+	}
+	if r.seg == nil || f.at < r.seg.start {
+		return // waiting for a keyframe: the segment starts with it
+	}
+	r.writeFrame(audioTrackNumber, true, f.at, f.data)
+}
+
+// writeFrame writes to the open segment.
+func (r *Recorder) writeFrame(track uint64, key bool, at time.Duration, data []byte) {
+	r.written = max(r.written, at)
+	r.seg.write(track, key, at, data)
 }
 
 // videoFormat describes a segment starting with this keyframe.
@@ -490,16 +577,19 @@ func (r *Recorder) writeAudio(data []byte, at time.Duration) {
 	if r.vcodec != noVideo && r.since()-r.lastVideo > videoGoneAfter {
 		// The camera went away without a new track: carry on with audio alone.
 		r.log.Info("no video any more; recording audio only")
+		r.interleave(true)
 		if r.seg != nil && r.seg.format.video != noVideo {
 			r.finishSegment()
 		}
 		r.vcodec = noVideo
 		r.video = trackState{}
 	}
+	if r.vcodec != noVideo {
+		r.queued[queuedAudio] = append(r.queued[queuedAudio], frame{at: at, data: data})
+		r.interleave(false)
+		return
+	}
 	if r.seg == nil {
-		if r.vcodec != noVideo {
-			return // waiting for a keyframe: the segment starts with it
-		}
 		// No video (yet): hold the audio until it is clear none is coming.
 		r.pending = append(r.pending, frame{at: at, data: data})
 		if at-r.pending[0].at >= audioOnlyAfter {
@@ -507,8 +597,8 @@ func (r *Recorder) writeAudio(data []byte, at time.Duration) {
 		}
 		return
 	}
-	if r.seg.format.video == noVideo && r.segmentDue() {
-		r.finishSegment()
+	if r.seg.format.video == noVideo && r.segmentDue() && at >= r.written {
+		r.finishSegmentAt(at)
 		r.openSegment(segmentFormat{}, at)
 		if r.seg == nil {
 			return
@@ -517,7 +607,7 @@ func (r *Recorder) writeAudio(data []byte, at time.Duration) {
 	if at < r.seg.start {
 		return
 	}
-	r.seg.write(audioTrackNumber, true, at, data)
+	r.writeFrame(audioTrackNumber, true, at, data)
 }
 
 // writePending starts an audio-only segment with the audio held so far.
@@ -534,7 +624,7 @@ func (r *Recorder) writePending() {
 	}
 	for _, f := range pending {
 		if f.at >= r.seg.start {
-			r.seg.write(audioTrackNumber, true, f.at, f.data)
+			r.writeFrame(audioTrackNumber, true, f.at, f.data)
 		}
 	}
 }
@@ -559,17 +649,23 @@ func (r *Recorder) openSegment(format segmentFormat, at time.Duration) {
 		Height:      format.height,
 	}
 	r.seg = seg
+	r.written = at
 	if r.seq == 1 {
 		r.log.Debug("first segment", "after", at, "tracks", seg.info.Tracks)
 	}
 }
 
-func (r *Recorder) finishSegment() {
+func (r *Recorder) finishSegment() { r.finishSegmentAt(0) }
+
+// finishSegmentAt finishes the open segment where the next one starts, at end (0: after its
+// last frame).
+func (r *Recorder) finishSegmentAt(end time.Duration) {
 	seg := r.seg
 	if seg == nil {
 		return
 	}
 	r.seg = nil
+	seg.end = end
 	done, err := seg.close()
 	if err != nil {
 		r.log.Error("cannot finish a segment", "file", seg.path, "err", err)
@@ -683,6 +779,7 @@ type segmentFile struct {
 	lastVideo time.Duration
 	last      time.Duration
 	lastAudio time.Duration
+	end       time.Duration // where the next segment starts, when it is cut for one; else 0
 	size      int64
 	fatal     atomic.Pointer[error]
 	info      Segment
@@ -793,7 +890,12 @@ func (s *segmentFile) close() (segmentDone, error) {
 	if err != nil {
 		return segmentDone{}, err
 	}
-	s.info.DurationMS = (s.last - s.start + defaultOpusSamples*time.Second/48000).Milliseconds()
+	// The last frame lasts until the next segment starts, or its own length.
+	end := s.last + defaultOpusSamples*time.Second/48000
+	if s.end > s.last {
+		end = min(end, s.end)
+	}
+	s.info.DurationMS = (end - s.start).Milliseconds()
 	s.info.Size = st.Size()
 	return segmentDone{Segment: s.info, path: s.path}, nil
 }
