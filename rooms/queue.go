@@ -70,12 +70,24 @@ type admission struct {
 type queueState struct {
 	orgID      string
 	sessions   map[string][]queuedCustomer // only sessions with someone queued
+	revisions  map[string]uint64           // the KV revision of each session applied
 	admissions []admission                 // the latest, oldest first, at most recentAdmissions
 	version    uint64
 }
 
 func newQueueState(orgID string) *queueState {
-	return &queueState{orgID: orgID, sessions: map[string][]queuedCustomer{}}
+	return &queueState{orgID: orgID, sessions: map[string][]queuedCustomer{}, revisions: map[string]uint64{}}
+}
+
+// applyRevision applies a session's record at a KV revision unless a later one was applied:
+// records come from the watch and from sockets that read them (Observe), in any order.
+func (q *queueState) applyRevision(sessionID string, rev uint64, sess *Session) bool {
+	if rev <= q.revisions[sessionID] {
+		return false
+	}
+	q.revisions[sessionID] = rev
+	q.apply(sessionID, sess)
+	return true
 }
 
 // apply takes in a session's latest record; nil removes it.
@@ -165,14 +177,39 @@ func perPlace(admissions []admission) (time.Duration, bool) {
 // QueueWatch keeps one organisation's QueueSnapshot up to date from the sessions bucket (so it
 // sees every node's changes) and says when it changed. One goroutine owns it; Stop ends it.
 type QueueWatch struct {
-	snap    atomic.Pointer[QueueSnapshot]
-	cancel  context.CancelFunc
-	done    chan struct{}
-	watcher jetstream.KeyWatcher
+	snap     atomic.Pointer[QueueSnapshot]
+	observed chan observedSession
+	cancel   context.CancelFunc
+	done     chan struct{}
+	watcher  jetstream.KeyWatcher
 }
 
 // Snapshot is the latest view, or nil until the organisation's sessions are loaded.
 func (w *QueueWatch) Snapshot() *QueueSnapshot { return w.snap.Load() }
+
+// observedSession is a session record a socket read, at its KV revision.
+type observedSession struct {
+	sess *Session
+	rev  uint64
+}
+
+// Observe hands the view a session record read at a KV revision (SessionRevision), so that a
+// socket's own state is in the view as soon as it has read it, even when the watch lags (as
+// it does for a while after NATS restarts). An older record than the view's is ignored.
+func (w *QueueWatch) Observe(sess *Session, rev uint64) {
+	select {
+	case w.observed <- observedSession{sess: sess, rev: rev}:
+	case <-w.done:
+	}
+}
+
+// SessionRevision reads one session with its KV revision (for QueueWatch.Observe).
+func (s *Store) SessionRevision(ctx context.Context, orgID, id string) (*Session, uint64, error) {
+	if !ValidID(orgID) || !ValidID(id) {
+		return nil, 0, ErrNotFound
+	}
+	return getJSON[Session](ctx, s.sessions, sessionKey(orgID, id))
+}
 
 // Stop ends the watch and waits for its goroutine.
 func (w *QueueWatch) Stop() {
@@ -195,7 +232,7 @@ func (s *Store) WatchQueue(orgID string, every time.Duration, changed func(*Queu
 		cancel()
 		return nil, fmt.Errorf("rooms: watch the queue of %s: %w", orgID, err)
 	}
-	w := &QueueWatch{cancel: cancel, done: make(chan struct{}), watcher: watcher}
+	w := &QueueWatch{cancel: cancel, done: make(chan struct{}), watcher: watcher, observed: make(chan observedSession, 64)}
 	go w.run(ctx, newQueueState(orgID), every, changed, s.log.With("org", orgID))
 	return w, nil
 }
@@ -219,6 +256,10 @@ func (w *QueueWatch) run(ctx context.Context, state *queueState, every time.Dura
 			return
 		case <-laterC:
 			laterC = nil
+		case o := <-w.observed:
+			if state.applyRevision(o.sess.ID, o.rev, o.sess) {
+				dirty = true
+			}
 		case e, ok := <-w.watcher.Updates():
 			if !ok {
 				return
@@ -229,8 +270,7 @@ func (w *QueueWatch) run(ctx context.Context, state *queueState, every time.Dura
 			}
 			sessionID := strings.TrimPrefix(e.Key(), prefix)
 			if e.Operation() != jetstream.KeyValuePut {
-				state.apply(sessionID, nil)
-				dirty = true
+				dirty = state.applyRevision(sessionID, e.Revision(), nil) || dirty
 				break
 			}
 			var sess Session
@@ -238,8 +278,7 @@ func (w *QueueWatch) run(ctx context.Context, state *queueState, every time.Dura
 				log.Warn("queue: corrupt session", "session", sessionID, "err", err)
 				break
 			}
-			state.apply(sessionID, &sess)
-			dirty = true
+			dirty = state.applyRevision(sessionID, e.Revision(), &sess) || dirty
 		}
 		if !loaded || !dirty || laterC != nil {
 			continue

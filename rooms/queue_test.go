@@ -135,3 +135,20 @@ func TestWatchQueueFollowsTheOrganisationOnly(t *testing.T) {
 		return q.Length == 1 && q.Position(bob.ID) == 1 && known
 	})
 }
+
+func TestQueueStateIgnoresAnOlderRecord(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC)
+	q := newQueueState("org_a")
+	waiting := &Session{ID: "ses_1", State: SessionWaiting, Participants: []Participant{
+		{ID: "par_ann", Role: RoleCustomer, State: ParticipantWaiting, JoinedAt: t0}}}
+	admitted := &Session{ID: "ses_1", State: SessionActive, Participants: []Participant{
+		{ID: "par_ann", Role: RoleCustomer, State: ParticipantInCall, JoinedAt: t0, AdmittedAt: &t0}}}
+	q.applyRevision("ses_1", 2, admitted)
+	// A socket that read the session before the admission hands its record in late.
+	if q.applyRevision("ses_1", 1, waiting) {
+		t.Fatal("an older record was applied")
+	}
+	if snap := q.snapshot(); snap.Position("par_ann") != 0 {
+		t.Fatalf("Ann is back in line at %d after her admission", snap.Position("par_ann"))
+	}
+}

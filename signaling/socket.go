@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -49,6 +50,8 @@ const (
 var upgrader = websocket.Upgrader{
 	ReadBufferSize:  4096,
 	WriteBufferSize: 4096,
+	// Idle sockets (a waiting room of thousands) hold no write buffer between writes.
+	WriteBufferPool: &sync.Pool{},
 	CheckOrigin:     sameOrigin,
 }
 
@@ -593,7 +596,7 @@ func (p *participant) candidate(m *wire.Candidate) *wire.Error {
 func (p *participant) refresh(ctx context.Context) (stop bool) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	sess, err := p.srv.rooms.Session(ctx, p.orgID, p.sessionID)
+	sess, rev, err := p.srv.rooms.SessionRevision(ctx, p.orgID, p.sessionID)
 	if err != nil {
 		p.log.Warn("refresh", "err", err)
 		return false
@@ -621,6 +624,9 @@ func (p *participant) refresh(ctx context.Context) (stop bool) {
 	switch me.State {
 	case rooms.ParticipantWaiting:
 		p.enterQueue(me)
+		if p.queueView != nil {
+			p.queueView.Observe(sess, rev) // the view has this record by its next change
+		}
 		p.sendWaiting(sess, true)
 	case rooms.ParticipantInCall:
 		p.exitQueue()

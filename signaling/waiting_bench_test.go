@@ -52,7 +52,7 @@ type waitingLine struct {
 	roundNo atomic.Int64
 	target  atomic.Int64
 	reached atomic.Int64
-	expect  int64
+	expect  atomic.Int64
 	done    chan time.Time
 }
 
@@ -62,7 +62,7 @@ func raiseFileLimit(n int) (int, error) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, err
 	}
-	need := uint64(2*n + 2000)
+	need := uint64(2*n + 1500)
 	if lim.Cur < need {
 		want := syscall.Rlimit{Cur: need, Max: max(lim.Max, need)}
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
@@ -72,7 +72,7 @@ func raiseFileLimit(n int) (int, error) {
 		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 	if lim.Cur < need {
-		return int((lim.Cur - 2000) / 2), fmt.Errorf("the open file limit is %d, %d sockets need %d: raise ulimit -n", lim.Cur, n, need)
+		return int((lim.Cur - 1500) / 2), fmt.Errorf("the open file limit is %d, %d sockets need %d: raise ulimit -n", lim.Cur, n, need)
 	}
 	return n, nil
 }
@@ -184,7 +184,9 @@ func (l *waitingLine) park(ctx context.Context, dialer *websocket.Dialer, url st
 	_ = json.Unmarshal(env.Payload, &welcome)
 	_ = conn.SetReadDeadline(time.Time{})
 	c := &parkedCustomer{conn: conn, id: welcome.ParticipantID, sessionID: sess.ID}
+	l.mu.Lock()
 	l.customers[i] = c
+	l.mu.Unlock()
 	go l.read(c)
 	return nil
 }
@@ -205,9 +207,12 @@ func (l *waitingLine) read(c *parkedCustomer) {
 			continue
 		}
 		c.state.Store(int64(w.Position)<<32 | int64(w.QueueLength))
-		round := l.roundNo.Load()
-		if int64(w.QueueLength) == l.target.Load() && c.round.Swap(round) != round {
-			if l.reached.Add(1) == l.expect {
+		// The target first: startRound moves the round on before the target.
+		if int64(w.QueueLength) != l.target.Load() {
+			continue
+		}
+		if round := l.roundNo.Load(); c.round.Swap(round) != round {
+			if l.reached.Add(1) == l.expect.Load() {
 				select {
 				case l.done <- time.Now():
 				default:
@@ -225,17 +230,17 @@ func (l *waitingLine) startRound(target, count int64) {
 	case <-l.done:
 	default:
 	}
-	l.expect = count
+	l.roundNo.Add(1)
+	l.expect.Store(count)
 	l.reached.Store(0)
 	l.target.Store(target)
-	l.roundNo.Add(1)
 	// Customers who already see the target count at once.
 	for _, c := range l.customers {
 		if c == nil {
 			continue
 		}
 		if _, length := c.place(); int64(length) == target && c.round.Swap(l.roundNo.Load()) != l.roundNo.Load() {
-			if l.reached.Add(1) == l.expect {
+			if l.reached.Add(1) == l.expect.Load() {
 				l.done <- time.Now()
 			}
 		}
@@ -248,7 +253,7 @@ func (l *waitingLine) wait(tb testing.TB, what string, within time.Duration) tim
 	case at := <-l.done:
 		return at
 	case <-time.After(within):
-		tb.Fatalf("%s: only %d of %d within %v", what, l.reached.Load(), l.expect, within)
+		tb.Fatalf("%s: only %d of %d within %v", what, l.reached.Load(), l.expect.Load(), within)
 		return time.Time{}
 	}
 }
@@ -322,14 +327,16 @@ func TestWaitingLineOf200KnowsEveryPlaceAfterAnAdmission(t *testing.T) {
 // memory each one costs (server and client ends together: both live in this process) and how
 // long one admission takes to reach every other waiting customer:
 //
-//	go test -run '^$' -bench BenchmarkWaitingRoom -benchtime 3x ./signaling/
+//	go test -run '^$' -bench BenchmarkWaitingRoom -benchtime 1x -timeout 30m ./signaling/
 func BenchmarkWaitingRoom(b *testing.B) {
 	n := 10000
 	if v, err := strconv.Atoi(os.Getenv("ASSIST_BENCH_WAITING")); err == nil && v > 1 {
 		n = v
 	}
-	if _, err := raiseFileLimit(n); err != nil {
-		b.Fatal(err)
+	if fit, err := raiseFileLimit(n); err != nil {
+		// Both ends live in this process: park what the hard limit allows, and say so.
+		b.Logf("%v; parking %d instead", err, fit)
+		n = fit
 	}
 	heap0, stacks0 := heapAndStacks()
 	goroutines0 := runtime.NumGoroutine()
@@ -337,21 +344,21 @@ func BenchmarkWaitingRoom(b *testing.B) {
 	line := parkWaitingLine(b, n)
 	parked := time.Since(started)
 	heap1, stacks1 := heapAndStacks()
-	b.ReportMetric(float64(int64(heap1)-int64(heap0))/float64(n), "heap-B/waiting")
-	b.ReportMetric(float64(int64(stacks1)-int64(stacks0))/float64(n), "stack-B/waiting")
-	b.ReportMetric(float64(runtime.NumGoroutine()-goroutines0)/float64(n), "goroutines/waiting")
-	b.ReportMetric(parked.Seconds(), "park-s")
+	goroutines1 := runtime.NumGoroutine()
 	b.ResetTimer()
+	rounds := min(max(b.N, 5), n-1) // a few admissions, whatever b.N: parking is the slow part
 	var worst, total time.Duration
-	for i := range b.N {
-		if i >= n-1 {
-			break
-		}
+	for range rounds {
 		took, _ := line.admitFirst(b)
 		total += took
 		worst = max(worst, took)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(total.Milliseconds())/float64(min(b.N, n-1)), "fanout-ms")
+	b.ReportMetric(float64(int64(heap1)-int64(heap0))/float64(n), "heap-B/waiting")
+	b.ReportMetric(float64(int64(stacks1)-int64(stacks0))/float64(n), "stack-B/waiting")
+	b.ReportMetric(float64(goroutines1-goroutines0)/float64(n), "goroutines/waiting")
+	b.ReportMetric(parked.Seconds(), "park-s")
+	b.ReportMetric(float64(n), "waiting")
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(rounds), "fanout-ms")
 	b.ReportMetric(float64(worst.Milliseconds()), "worst-fanout-ms")
 }

@@ -500,10 +500,43 @@ function join(event) {
   session = new Session({ join: { token, name }, media });
   session.addEventListener('state', ({ detail }) => onState(detail));
   session.addEventListener('waiting', ({ detail }) => {
+    // The place is in the organisation's whole line; the estimate is absent until the
+    // organisation has admitted someone. After queue-timeout the server says so once: the
+    // notice stays until the customer keeps waiting or leaves a message (a chat message).
     const pos = Number(detail.position);
-    $('queue-position').textContent = pos > 1
-      ? `You are number ${pos} in line.`
-      : pos === 1 ? 'You are next in line.' : '';
+    const place = pos > 1 ? `You are number ${pos} in line` : pos === 1 ? 'You are next in line' : '';
+    const secs = detail.estimated_wait_seconds;
+    const mins = Math.max(1, Math.round(Number(secs) / 60));
+    const about = place && Number.isFinite(Number(secs)) && secs !== null
+      ? ` · about ${mins} minute${mins === 1 ? '' : 's'}` : '';
+    const el = $('queue-position');
+    const notice = el.querySelector('.queue-timeout');
+    el.textContent = place ? `${place}${about}.` : '';
+    if (notice && !detail.timed_out) el.append(notice);
+    if (!detail.timed_out) return;
+    const box = document.createElement('span');
+    box.className = 'queue-timeout';
+    box.dataset.testid = 'queue-timeout';
+    const text = document.createElement('span');
+    text.textContent = ' Nobody could take your call yet. You can keep waiting, or leave a message for the specialists.';
+    const keep = document.createElement('button');
+    keep.type = 'button';
+    keep.className = 'button';
+    keep.textContent = 'Keep waiting';
+    keep.addEventListener('click', () => box.remove());
+    const leave = document.createElement('button');
+    leave.type = 'button';
+    leave.className = 'button';
+    leave.textContent = 'Leave a message';
+    leave.addEventListener('click', () => {
+      box.remove();
+      chatOpen = true;
+      updateToolsVisibility();
+      $('chat-input').placeholder = 'Your message for the specialists';
+      $('chat-input').focus();
+    });
+    box.append(text, document.createElement('br'), keep, ' ', leave);
+    el.append(box);
   });
   session.addEventListener('participants', ({ detail }) => {
     roster = detail.participants;
