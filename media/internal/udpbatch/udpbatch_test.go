@@ -57,7 +57,7 @@ func TestQueuedDatagramsAllLeaveInOrderByTheEndOfTheFanOut(t *testing.T) {
 			g := NewGroup()
 			c := NewConn(listen(t), g)
 			if !c.ipv4 {
-				t.Skip("no batching on this platform")
+				t.Log("no batching on this platform: the datagrams go out one per call, and must still all arrive")
 			}
 			receivers := []*net.UDPConn{listen(t), listen(t), listen(t)}
 			// Read while sending: more than ~90 datagrams of this size overflow a receive
