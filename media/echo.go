@@ -72,13 +72,10 @@ type Echo struct {
 
 	descriptions chan descriptionRequest
 
-	mu            sync.Mutex
-	closed        bool
-	remoteSet     bool
-	pendingRemote []webrtc.ICECandidateInit
-	localSent     bool
-	pendingLocal  []webrtc.ICECandidateInit
-	back          map[*webrtc.RTPReceiver]*echoTrack // the track each received one goes back on
+	mu         sync.Mutex
+	closed     bool
+	candidates candidateGate
+	back       map[*webrtc.RTPReceiver]*echoTrack // the track each received one goes back on
 
 	tracks                atomic.Int64
 	packetsIn, packetsOut atomic.Uint64
@@ -170,15 +167,10 @@ func (e *Echo) HandleCandidate(c webrtc.ICECandidateInit) error {
 		e.mu.Unlock()
 		return ErrClosed
 	}
-	if !e.remoteSet {
-		defer e.mu.Unlock()
-		if len(e.pendingRemote) >= maxPendingCandidates {
-			return ErrTooManyCandidates
-		}
-		e.pendingRemote = append(e.pendingRemote, c)
-		return nil
-	}
 	e.mu.Unlock()
+	if held, err := e.candidates.holdRemote(c); held || err != nil {
+		return err
+	}
 	if err := e.pc.AddICECandidate(c); err != nil {
 		if e.ctx.Err() != nil {
 			return ErrClosed
@@ -197,7 +189,7 @@ func (e *Echo) Close() {
 func (e *Echo) shutdown() {
 	e.mu.Lock()
 	e.closed = true
-	e.pendingRemote, e.pendingLocal = nil, nil
+	e.candidates.close()
 	e.mu.Unlock()
 	e.cancel()
 	if err := e.pc.GracefulClose(); err != nil {
@@ -380,29 +372,13 @@ func (e *Echo) onConnectionState(state webrtc.PeerConnectionState) {
 
 func (e *Echo) sendDescription(desc webrtc.SessionDescription) {
 	e.sig.SendDescription(desc)
-	e.mu.Lock()
-	var held []webrtc.ICECandidateInit
-	if !e.localSent {
-		e.localSent = true
-		held, e.pendingLocal = e.pendingLocal, nil
-	}
-	e.mu.Unlock()
-	for _, c := range held {
+	for _, c := range e.candidates.localReady() {
 		e.sig.SendCandidate(c)
 	}
 }
 
 func (e *Echo) remoteDescriptionSet() {
-	e.mu.Lock()
-	if e.remoteSet {
-		e.mu.Unlock()
-		return
-	}
-	e.remoteSet = true
-	held := e.pendingRemote
-	e.pendingRemote = nil
-	e.mu.Unlock()
-	for _, c := range held {
+	for _, c := range e.candidates.remoteReady() {
 		if err := e.pc.AddICECandidate(c); err != nil {
 			e.log.Debug("echo: held ICE candidate rejected", "err", err)
 		}
@@ -414,18 +390,9 @@ func (e *Echo) onLocalCandidate(c *webrtc.ICECandidate) {
 		return
 	}
 	init := c.ToJSON()
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return
+	if e.candidates.holdLocal(init) {
+		e.sig.SendCandidate(init)
 	}
-	if !e.localSent {
-		e.pendingLocal = append(e.pendingLocal, init)
-		e.mu.Unlock()
-		return
-	}
-	e.mu.Unlock()
-	e.sig.SendCandidate(init)
 }
 
 // echoTrack is the track an echo sends one received track back on. Packets keep their

@@ -35,12 +35,9 @@ type Peer struct {
 	descriptions chan descriptionRequest
 	resync       chan struct{} // cap 1: the room's tracks changed
 
-	mu            sync.Mutex
-	closed        bool
-	remoteSet     bool                      // a remote description has been applied
-	pendingRemote []webrtc.ICECandidateInit // browser candidates that came before it
-	localSent     bool                      // the first local description has been sent
-	pendingLocal  []webrtc.ICECandidateInit // our candidates gathered before that
+	mu         sync.Mutex
+	closed     bool
+	candidates candidateGate
 
 	// Owned by the loop goroutine (and by shutdown once the loop has ended).
 	subscriptions map[*upTrack]*downTrack
@@ -125,15 +122,10 @@ func (p *Peer) HandleCandidate(c webrtc.ICECandidateInit) error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	if !p.remoteSet {
-		defer p.mu.Unlock()
-		if len(p.pendingRemote) >= maxPendingCandidates {
-			return ErrTooManyCandidates
-		}
-		p.pendingRemote = append(p.pendingRemote, c)
-		return nil
-	}
 	p.mu.Unlock()
+	if held, err := p.candidates.holdRemote(c); held || err != nil {
+		return err
+	}
 	if err := p.pc.AddICECandidate(c); err != nil {
 		if p.closing() {
 			return ErrClosed
@@ -167,7 +159,7 @@ func (p *Peer) Close() {
 func (p *Peer) shutdown() {
 	p.mu.Lock()
 	p.closed = true
-	p.pendingRemote, p.pendingLocal = nil, nil
+	p.candidates.close()
 	p.mu.Unlock()
 
 	p.cancel()
@@ -360,29 +352,13 @@ func (p *Peer) offerIfStale() {
 // browser cannot add candidates before it has our description.
 func (p *Peer) sendDescription(desc webrtc.SessionDescription) {
 	p.sig.SendDescription(desc)
-	p.mu.Lock()
-	var held []webrtc.ICECandidateInit
-	if !p.localSent {
-		p.localSent = true
-		held, p.pendingLocal = p.pendingLocal, nil
-	}
-	p.mu.Unlock()
-	for _, c := range held {
+	for _, c := range p.candidates.localReady() {
 		p.sig.SendCandidate(c)
 	}
 }
 
 func (p *Peer) remoteDescriptionSet() {
-	p.mu.Lock()
-	if p.remoteSet {
-		p.mu.Unlock()
-		return
-	}
-	p.remoteSet = true
-	held := p.pendingRemote
-	p.pendingRemote = nil
-	p.mu.Unlock()
-	for _, c := range held {
+	for _, c := range p.candidates.remoteReady() {
 		if err := p.pc.AddICECandidate(c); err != nil {
 			p.log.Warn("held ICE candidate rejected", "err", err)
 		}
@@ -475,18 +451,9 @@ func (p *Peer) onLocalCandidate(c *webrtc.ICECandidate) {
 		return // end of gathering
 	}
 	init := c.ToJSON()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
+	if p.candidates.holdLocal(init) {
+		p.sig.SendCandidate(init)
 	}
-	if !p.localSent {
-		p.pendingLocal = append(p.pendingLocal, init)
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	p.sig.SendCandidate(init)
 }
 
 // onTrack serves one track the participant publishes, for as long as it lasts. Pion runs it
