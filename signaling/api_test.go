@@ -15,7 +15,7 @@ import (
 
 func TestOperatorEndpoints(t *testing.T) {
 	ts := newTestServer(t)
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/livez", "/healthz", "/readyz", "/metrics"} {
 		resp := ts.do(t, "GET", path, "", nil, nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s = %d", path, resp.StatusCode)

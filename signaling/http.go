@@ -33,6 +33,7 @@ func (s *Server) routes() http.Handler {
 	}
 	handle("GET /healthz", s.handleHealth)
 	handle("GET /readyz", s.handleReady)
+	handle("GET /livez", s.handleLive)
 	mux.Handle("GET /metrics", s.metrics.handler())
 
 	handle("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -153,8 +154,14 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// handleLive answers while the process serves HTTP: unlike /healthz it does not depend on NATS
+// or storage, whose outages a restart would not cure.
+func (s *Server) handleLive(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+}
+
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
+	if s.notReady.Load() || s.draining.Load() {
 		problem.Write(w, r, http.StatusServiceUnavailable, "draining", "this node is shutting down")
 		return
 	}

@@ -68,6 +68,7 @@ type Server struct {
 	sockets      sync.WaitGroup
 	socketsMu    sync.Mutex // orders counting sockets with draining (openSocket)
 	draining     atomic.Bool
+	notReady     atomic.Bool   // /readyz says 503: the drain delay before draining
 	joinTimeout  time.Duration // how long a new socket has to send join
 	patterns     []string      // the routes registered, for the OpenAPI conformance test
 }
@@ -241,6 +242,11 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) shutdown() {
+	if s.cfg.DrainDelay > 0 {
+		s.notReady.Store(true)
+		s.log.Info("not ready; draining after the delay", "delay", s.cfg.DrainDelay)
+		time.Sleep(s.cfg.DrainDelay)
+	}
 	s.socketsMu.Lock()
 	s.draining.Store(true)
 	s.socketsMu.Unlock()

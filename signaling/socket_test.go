@@ -235,3 +235,42 @@ func TestShutdownTellsParticipantsAndDrains(t *testing.T) {
 		t.Fatal("still serving after shutdown")
 	}
 }
+
+func TestDrainDelayTurnsReadinessOffBeforeTheNodeStopsServing(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.Addr, cfg.DataDir, cfg.BootstrapAPIKey, cfg.BootstrapPassword = "127.0.0.1:0", t.TempDir(), testAPIKey, testPassword
+	cfg.DrainDelay, cfg.ShutdownTimeout = 3*time.Second, 5*time.Second
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := NewServer(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	ts := &testServer{Server: srv, URL: srv.URL(), APIKey: testAPIKey}
+	ts.waitStatus(t, "/readyz", http.StatusOK, 5*time.Second)
+
+	cancel()
+	ts.waitStatus(t, "/readyz", http.StatusServiceUnavailable, 2*time.Second)
+	t.Run("during the delay the node still serves everything but readiness", func(t *testing.T) {
+		for _, path := range []string{"/livez", "/healthz"} {
+			if resp := ts.do(t, "GET", path, "", nil, nil); resp.StatusCode != http.StatusOK {
+				t.Errorf("%s = %d during the drain delay", path, resp.StatusCode)
+			}
+		}
+		ts.createSession(t)
+	})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(cfg.DrainDelay + cfg.ShutdownTimeout + 5*time.Second):
+		t.Fatal("shutdown did not finish")
+	}
+	if resp, err := http.Get(ts.URL + "/livez"); err == nil {
+		resp.Body.Close()
+		t.Fatal("still serving after shutdown")
+	}
+}

@@ -630,12 +630,15 @@ func TestDeployKubernetesAssistNodes(t *testing.T) {
 	if cfg.NodeID != "assist-0" || cfg.PublicURL != "https://assist-0.assist.example.com:8443" || !cfg.TLS() {
 		t.Errorf("want node-id assist-0 and its own HTTPS public-url, got %q and %q (tls %v)", cfg.NodeID, cfg.PublicURL, cfg.TLS())
 	}
-	if c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe.HTTPGet.Path != "/healthz" ||
+	if c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe.HTTPGet.Path != "/livez" ||
 		c.ReadinessProbe.HTTPGet.Scheme != "HTTPS" || c.LivenessProbe.HTTPGet.Scheme != "HTTPS" {
-		t.Errorf("want HTTPS probes on /readyz (readiness) and /healthz (liveness), got %+v %+v", c.ReadinessProbe, c.LivenessProbe)
+		t.Errorf("want HTTPS probes on /readyz (readiness) and /livez (liveness), got %+v %+v", c.ReadinessProbe, c.LivenessProbe)
 	}
-	if grace := time.Duration(pod.TerminationGracePeriodSeconds) * time.Second; grace <= cfg.ShutdownTimeout {
-		t.Errorf("terminationGracePeriodSeconds %s must be longer than shutdown-timeout %s", grace, cfg.ShutdownTimeout)
+	if grace := time.Duration(pod.TerminationGracePeriodSeconds) * time.Second; grace <= cfg.DrainDelay+cfg.ShutdownTimeout {
+		t.Errorf("terminationGracePeriodSeconds %s must be longer than drain-delay %s + shutdown-timeout %s", grace, cfg.DrainDelay, cfg.ShutdownTimeout)
+	}
+	if cfg.DrainDelay <= 0 {
+		t.Error("the nodes stop accepting the moment they drain: set ASSIST_DRAIN_DELAY so Services drop a pod first")
 	}
 	if a := set.Spec.Template.Metadata.Annotations; a["prometheus.io/scrape"] != "true" || a["prometheus.io/path"] != "/metrics" {
 		t.Errorf("want Prometheus scrape annotations for /metrics, got %v", a)

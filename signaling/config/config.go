@@ -94,8 +94,11 @@ type Config struct {
 	QueueTimeout time.Duration
 
 	ShutdownTimeout time.Duration
-	LogLevel        string
-	LogFormat       string
+	// DrainDelay is how long /readyz says 503 before the node stops accepting, so that load
+	// balancers stop sending new clients first.
+	DrainDelay time.Duration
+	LogLevel   string
+	LogFormat  string
 }
 
 // Defaults are the settings of the embedded single-machine platform.
@@ -267,6 +270,7 @@ func settings() []setting {
 		duration("appointment-grace", "how early before and how late after its window an appointment's link opens", func(c *Config) *time.Duration { return &c.AppointmentGrace }),
 		duration("reminder-lead", "how long before an appointment starts its customer gets a reminder with the link (0: no reminders; none for one booked or moved later than that)", func(c *Config) *time.Duration { return &c.ReminderLead }),
 		duration("queue-timeout", "how long a customer waits unadmitted before the page says nobody could take the call yet and offers to leave a message or keep waiting (0: never)", func(c *Config) *time.Duration { return &c.QueueTimeout }),
+		duration("drain-delay", "how long /readyz answers 503 before a shutdown stops accepting connections (give load balancers time to notice; 0: at once)", func(c *Config) *time.Duration { return &c.DrainDelay }),
 		duration("shutdown-timeout", "how long a graceful shutdown may drain before it forces", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 		text("log-level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		text("log-format", "text or json", func(c *Config) *string { return &c.LogFormat }),
@@ -490,6 +494,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReminderLead < 0 || c.ReminderLead > 7*24*time.Hour {
 		return errors.New("reminder-lead: must be between 0 (no reminders) and 168h")
+	}
+	if c.DrainDelay < 0 {
+		return errors.New("drain-delay: must not be negative")
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("shutdown-timeout: must be positive")
