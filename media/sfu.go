@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,9 @@ type Config struct {
 	NAT1To1IPs []string
 	// ICEServers are the STUN/TURN servers the SFU itself uses; usually none.
 	ICEServers []webrtc.ICEServer
+	// ICETCPAddr, when set, also offers media over TCP (RFC 6544 passive candidates on this
+	// listen address, e.g. "0.0.0.0:3479") for networks that block UDP but let TCP out.
+	ICETCPAddr string
 	// Logger receives the SFU's logs and Pion's; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -82,6 +86,8 @@ type SFU struct {
 	settings     webrtc.SettingEngine
 	pcConfig     webrtc.Configuration
 	udpMux       *ice.MultiUDPMuxDefault
+	tcpMux       ice.TCPMux // nil without ICE-TCP
+	tcpAddr      net.Addr
 	sends        *udpbatch.Group // batches the mux's writes; nil without a mux
 
 	peers atomic.Int64
@@ -143,6 +149,11 @@ func New(cfg Config) (*SFU, error) {
 		})
 		if err != nil {
 			return nil, fmt.Errorf("media: NAT1To1IPs: %w", err)
+		}
+	}
+	if cfg.ICETCPAddr != "" {
+		if err := s.listenICETCP(cfg.ICETCPAddr); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.PortMax > 0 {
@@ -317,12 +328,38 @@ func (s *SFU) Close() error {
 		wg.Go(r.close)
 	}
 	wg.Wait()
+	if s.tcpMux != nil {
+		if err := s.tcpMux.Close(); err != nil {
+			return fmt.Errorf("media: close ICE-TCP mux: %w", err)
+		}
+	}
 	if s.udpMux != nil {
 		if err := s.udpMux.Close(); err != nil {
 			return fmt.Errorf("media: close UDP mux: %w", err)
 		}
 	}
 	return nil
+}
+
+// listenICETCP accepts ICE over TCP on addr, next to UDP: browsers behind firewalls that drop
+// UDP connect to these passive candidates with their active ones.
+func (s *SFU) listenICETCP(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("media: listen for ICE over TCP on %s: %w", addr, err)
+	}
+	s.tcpAddr = ln.Addr()
+	s.tcpMux = webrtc.NewICETCPMux(pionlog.Factory{Logger: s.log}.NewLogger("tcpmux"), ln, 8)
+	s.settings.SetICETCPMux(s.tcpMux)
+	s.settings.SetNetworkTypes([]webrtc.NetworkType{
+		webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6,
+	})
+	return nil
+}
+
+// ICETCPAddr is where ICE over TCP listens, or nil without it.
+func (s *SFU) ICETCPAddr() net.Addr {
+	return s.tcpAddr
 }
 
 // Rooms is the number of open rooms.

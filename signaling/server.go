@@ -126,6 +126,7 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 	s.sfu, err = media.New(media.Config{
 		ICELoopback: cfg.ICELoopback,
 		UDPPort:     cfg.UDPPort,
+		ICETCPAddr:  cfg.ICETCP,
 		NAT1To1IPs:  cfg.NAT1To1IPs,
 		Logger:      log.With("component", "sfu"),
 	})

@@ -66,6 +66,9 @@ type Config struct {
 	// RelayOnly uses only TURN relay candidates, like a browser with iceTransportPolicy
 	// "relay" or behind a firewall that blocks direct UDP.
 	RelayOnly bool
+	// TCPOnly uses only ICE over TCP (active candidates towards the SFU's passive ones), like
+	// a browser on a network that drops UDP; the SFU then needs media.Config.ICETCPAddr.
+	TCPOnly bool
 	// OnDescription and OnCandidate carry the peer's signalling to the SFU; they should not
 	// block for long. Descriptions come in order from one goroutine; candidates may come from
 	// another at the same time, but never before the first description.
@@ -217,6 +220,9 @@ func newAPI(cfg Config, log *slog.Logger) (*webrtc.API, error) {
 		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 		s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
+	if cfg.TCPOnly {
+		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(registry), webrtc.WithSettingEngine(s)), nil
 }
@@ -380,6 +386,16 @@ func (p *Peer) RequestKeyframe() error {
 		return nil
 	}
 	return p.pc.WriteRTCP(plis)
+}
+
+// SelectedCandidatePair is the ICE pair media flows over (nil before ICE connects).
+func (p *Peer) SelectedCandidatePair() (*webrtc.ICECandidatePair, error) {
+	for _, sender := range p.pc.GetSenders() {
+		if t := sender.Transport(); t != nil {
+			return t.ICETransport().GetSelectedCandidatePair()
+		}
+	}
+	return nil, errors.New("mediatest: no transport yet")
 }
 
 // ConnectionState is the peer connection's state.

@@ -51,6 +51,7 @@ type Config struct {
 	TURNTLS           string
 	TURNPublicIP      string
 	TURNAllowLoopback bool
+	ICETCP            string // listen address for ICE over TCP; empty: off
 	UDPPort           int
 	NAT1To1IPs        []string
 
@@ -238,6 +239,7 @@ func settings() []setting {
 		text("turn-tls", "listen address of TURN over TLS with tls-cert, e.g. 0.0.0.0:5349 or :443 (empty: off)", func(c *Config) *string { return &c.TURNTLS }),
 		text("turn-public-ip", "the IP address browsers reach this node's TURN relays at (default: the host of addr, or 127.0.0.1)", func(c *Config) *string { return &c.TURNPublicIP }),
 		boolean("turn-allow-loopback", "let TURN relay to loopback addresses (single-machine use and tests only)", func(c *Config) *bool { return &c.TURNAllowLoopback }),
+		text("ice-tcp", "listen address for media over TCP (ICE-TCP passive candidates) for networks that block UDP, e.g. 0.0.0.0:3479 (empty: UDP and TURN only)", func(c *Config) *string { return &c.ICETCP }),
 		integer("udp-port", "one UDP port for all media (0: one shared port the kernel chooses); every peer connection shares it, so a packet's copies leave in one sendmmsg", func(c *Config) *int { return &c.UDPPort }),
 		list("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func(c *Config) *[]string { return &c.NAT1To1IPs }),
 		boolean("webhook-allow-private", "let webhook endpoints be on loopback or private networks (closed networks and tests only)", func(c *Config) *bool { return &c.WebhookAllowPrivate }),
