@@ -335,7 +335,7 @@ func (e *Echo) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	defer e.wg.Done()
 
 	e.tracks.Add(1)
-	e.wg.Go(func() { drainRTCP(receiver) })
+	e.wg.Go(func() { drainRTCP(receiver, nil) })
 	if back != nil {
 		back.sourceSSRC.Store(uint32(remote.SSRC()))
 	}

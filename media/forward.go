@@ -69,6 +69,9 @@ type upTrack struct {
 	packetsOut, bytesOut atomic.Uint64
 	keyframeRequests     atomic.Uint64 // PLIs sent to the publisher
 	retransmissions      atomic.Uint64 // packets sent again to subscribers that NACKed them
+	// The publisher's latest sender report (see quality.go): packets it had sent << 32 |
+	// packets received by then, and how many reports came.
+	senderReport, senderReports atomic.Uint64
 }
 
 func newUpTrack(publisher *Peer, remote *webrtc.TrackRemote) *upTrack {
@@ -271,6 +274,9 @@ type downTrack struct {
 	sender  *webrtc.RTPSender // owned by the subscriber's negotiation loop
 	binding atomic.Pointer[binding]
 	flowing atomic.Bool // a packet has reached the subscriber's transport
+	// subscriber is the receiving participant's ID, set before the downTrack is published.
+	subscriber string
+	reception  reception // the subscriber's receiver reports (see quality.go)
 
 	// Owned by the goroutine reading the subscriber's RTCP (Peer.readSubscriberRTCP).
 	resent *[historySize]resendMark // when each recent packet was last sent again

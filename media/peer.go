@@ -391,6 +391,7 @@ func (p *Peer) syncSubscriptions() {
 			continue
 		}
 		d := newDownTrack(up)
+		d.subscriber = p.id
 		sender, err := p.pc.AddTrack(d)
 		if err != nil {
 			p.log.Warn("add track", "track", up.id, "from", up.streamID, "err", err)
@@ -441,6 +442,10 @@ func (p *Peer) readSubscriberRTCP(d *downTrack) {
 				d.up.requestKeyframe()
 			case *rtcp.TransportLayerNack:
 				d.resend(pkt)
+			case *rtcp.ReceiverReport:
+				d.observeReports(pkt.Reports)
+			case *rtcp.SenderReport:
+				d.observeReports(pkt.Reports)
 			}
 		}
 	}
@@ -473,7 +478,7 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 	if remote.RID() != "" {
 		log.Warn("simulcast is not supported; forwarding each encoding as its own track", "rid", remote.RID())
 	}
-	p.wg.Go(func() { drainRTCP(receiver) })
+	p.wg.Go(func() { drainRTCP(receiver, up) })
 	if up.kind == webrtc.RTPCodecTypeVideo {
 		p.wg.Go(func() { up.keyframeLoop(p.pc) })
 	}
@@ -488,13 +493,15 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
 }
 
 // drainRTCP reads the publisher's RTCP (sender reports) so that the receive-side
-// interceptors see it; the SFU itself needs none of it.
-func drainRTCP(receiver *webrtc.RTPReceiver) {
+// interceptors see it; the SFU keeps only the sender report's packet count (quality.go).
+func drainRTCP(receiver *webrtc.RTPReceiver, up *upTrack) {
 	buf := make([]byte, receiveBufferSize)
 	for {
-		if _, _, err := receiver.Read(buf); err != nil {
+		n, _, err := receiver.Read(buf)
+		if err != nil {
 			return
 		}
+		up.observeSenderReport(buf[:n])
 	}
 }
 

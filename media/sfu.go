@@ -141,6 +141,9 @@ func New(cfg Config) (*SFU, error) {
 	}
 
 	s.settings.SetIncludeLoopbackCandidate(cfg.ICELoopback)
+	if err := setSRTPPreference(&s.settings); err != nil {
+		return nil, err
+	}
 	if len(cfg.NAT1To1IPs) > 0 {
 		err := s.settings.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External:        cfg.NAT1To1IPs,
@@ -186,6 +189,10 @@ func New(cfg Config) (*SFU, error) {
 	s.settings.SetICEUDPMux(mux)
 	return s, nil
 }
+
+// AudioLevelURI names the RFC 6464 header extension (client-to-mixer audio level) the SFU
+// negotiates on audio.
+const AudioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 // socketBufferSize is the send and receive buffer asked for on each shared UDP socket.
 const socketBufferSize = 4 << 20
@@ -264,6 +271,12 @@ func newMediaEngine() (*webrtc.MediaEngine, error) {
 		if err := m.RegisterCodec(c.params, c.kind); err != nil {
 			return nil, fmt.Errorf("media: register %s: %w", c.params.MimeType, err)
 		}
+	}
+	// Each Opus packet's audio level lets taps (captions) tell speech from silence without
+	// decoding; the ID is the publisher's, from its SDP (AudioLevelExtensionID). Forwarding
+	// drops it like every extension.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("media: register %s: %w", AudioLevelURI, err)
 	}
 	return m, nil
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/assist-video/assist/media"
 	"github.com/assist-video/assist/media/mediatest"
+	"github.com/assist-video/assist/media/mediatest/roomtest"
 	"github.com/assist-video/assist/recording/store"
 )
 
@@ -157,53 +158,11 @@ type signaller struct {
 func (s signaller) SendDescription(d webrtc.SessionDescription) { s.description(d) }
 func (s signaller) SendCandidate(c webrtc.ICECandidateInit)     { s.candidate(c) }
 
-// join connects a mediatest peer to the room through in-process signalling, as
-// media/harness_test.go does; options change its configuration (for example NoVideo).
+// join connects a mediatest peer to the room through in-process signalling (roomtest);
+// options change its configuration (for example NoVideo).
 func join(t *testing.T, room *media.Room, id string, options ...func(*mediatest.Config)) *mediatest.Peer {
 	t.Helper()
-	toSFU, toClient := newQueue(), newQueue()
-	t.Cleanup(toClient.stop)
-	t.Cleanup(toSFU.stop)
-	report := func(what string, err error) {
-		if err != nil && !errors.Is(err, media.ErrClosed) && !errors.Is(err, mediatest.ErrClosed) {
-			t.Logf("%s: %s: %v", id, what, err)
-		}
-	}
-	var peer *media.Peer
-	cfg := mediatest.Config{
-		Name:     id,
-		Loopback: true,
-		Logger:   testLogger(t),
-		OnDescription: func(d webrtc.SessionDescription) {
-			toSFU.push(func() { report("SFU HandleDescription", peer.HandleDescription(d)) })
-		},
-		OnCandidate: func(c webrtc.ICECandidateInit) {
-			toSFU.push(func() { report("SFU HandleCandidate", peer.HandleCandidate(c)) })
-		},
-	}
-	for _, o := range options {
-		o(&cfg)
-	}
-	client, err := mediatest.NewPeer(cfg)
-	if err != nil {
-		t.Fatalf("mediatest.NewPeer: %v", err)
-	}
-	t.Cleanup(client.Close)
-	peer, err = room.Join(id, signaller{
-		description: func(d webrtc.SessionDescription) {
-			toClient.push(func() { report("client HandleDescription", client.HandleDescription(d)) })
-		},
-		candidate: func(c webrtc.ICECandidateInit) {
-			toClient.push(func() { report("client HandleCandidate", client.HandleCandidate(c)) })
-		},
-	})
-	if err != nil {
-		t.Fatalf("Join(%q): %v", id, err)
-	}
-	if err := client.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	return client
+	return roomtest.Join(t, room, id, testLogger(t), options...)
 }
 
 // waitFor polls cond until it holds or ctx ends.

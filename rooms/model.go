@@ -38,7 +38,15 @@ type Role string
 const (
 	RoleCustomer   Role = "customer"
 	RoleSpecialist Role = "specialist"
+	// RoleExpert is someone from outside the organisation invited into one session by a
+	// one-off link (see invitations.go): they see and hear everyone, chat and point, and
+	// nothing more (no admitting, ending, recording or customer data).
+	RoleExpert Role = "expert"
 )
+
+// JoinsCallDirectly reports whether the role skips the waiting room: specialists, and experts
+// whom a specialist invited.
+func (r Role) JoinsCallDirectly() bool { return r == RoleSpecialist || r == RoleExpert }
 
 // ParticipantState is where a participant is.
 type ParticipantState string
@@ -76,6 +84,12 @@ type Organization struct {
 	// Seats is how many named specialists the organisation is licensed for; 0 is unlimited.
 	// Going over is allowed and reported (see signaling's seat report).
 	Seats int `json:"seats,omitempty"`
+	// StorageRegion names the object store holding the organisation's objects (data
+	// residency); empty is the default store. See recording/store's Route.
+	StorageRegion string `json:"storage_region,omitempty"`
+	// IdentityProvider, when set, is the organisation's own sign-in service whose tokens
+	// its specialists may exchange for a console token.
+	IdentityProvider *IdentityProvider `json:"identity_provider,omitempty"`
 }
 
 // Specialist is a person who signs in to the console.
@@ -121,6 +135,18 @@ type Session struct {
 	// InterruptedAt is when the node carrying the session last stopped without saying goodbye
 	// (a crash): its participants became reconnecting; the session stays joinable.
 	InterruptedAt *time.Time `json:"interrupted_at,omitempty"`
+	// MediaNode is the node whose SFU carries the session's media and whose sockets speak for
+	// its participants: the first join places it (Store.Place), sockets that reach other nodes
+	// are relayed to it, and its death clears it (Store.ReleaseNode).
+	MediaNode string `json:"media_node,omitempty"`
+	// HandedOverTo is the specialist the session was last handed over to (see invitations.go,
+	// HandOver); the session's specialist from then on.
+	HandedOverTo string `json:"handed_over_to,omitempty"`
+	// AssignedTo is the specialist a waiting customer's session was transferred to (see
+	// presence.go, Transfer): it comes first in their queue. AssignedBy made the transfer.
+	AssignedTo string     `json:"assigned_to,omitempty"`
+	AssignedBy string     `json:"assigned_by,omitempty"`
+	AssignedAt *time.Time `json:"assigned_at,omitempty"`
 }
 
 // Participant is a person in a session.
@@ -145,6 +171,9 @@ type Participant struct {
 	ResumeState    ParticipantState `json:"resume_state,omitempty"`
 	DisconnectedAt *time.Time       `json:"disconnected_at,omitempty"`
 	ReconnectBy    *time.Time       `json:"reconnect_by,omitempty"`
+	// Diagnostics is the verdict of the customer's last device check (good, may_be_poor,
+	// will_not_work), shown in the organisation's queue.
+	Diagnostics string `json:"diagnostics,omitempty"`
 }
 
 // Queued reports whether the participant holds a place in the waiting room: waiting, or

@@ -21,6 +21,12 @@ type Policy struct {
 	// FileTypes are the content types customers and specialists may share (a subset of what
 	// the platform accepts); empty means all of those.
 	FileTypes []string `json:"file_types"`
+	// OpeningHours are when specialists take calls (nil: always); outside them customers are
+	// offered to leave a video message (see openinghours.go).
+	OpeningHours *OpeningHours `json:"opening_hours,omitempty"`
+	// DispatchWebhookID names the webhook endpoint that receives emergencies (the session, its
+	// location and timeline, then each location update), whatever events it subscribes to.
+	DispatchWebhookID string `json:"dispatch_webhook_id,omitempty"`
 }
 
 // ErrInvalidPolicy is returned for a policy outside what the platform allows.
@@ -43,7 +49,10 @@ func (p Policy) Check(platformMaxFile int64, platformTypes []string) error {
 			return fmt.Errorf("%w: file type %q is not one of %v", ErrInvalidPolicy, t, platformTypes)
 		}
 	}
-	return nil
+	if p.DispatchWebhookID != "" && !ValidID(p.DispatchWebhookID) {
+		return fmt.Errorf("%w: dispatch_webhook_id is not a webhook id", ErrInvalidPolicy)
+	}
+	return p.OpeningHours.check()
 }
 
 // UpdateOrganization changes a tenant with compare-and-set; change sees the latest state.

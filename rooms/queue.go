@@ -33,6 +33,7 @@ type QueueSnapshot struct {
 	// Version counts the snapshots of this view.
 	Version   uint64
 	positions map[string]int
+	order     []queuedCustomer // everyone queued, by place (see Waiting)
 }
 
 // Position is a customer's place in the organisation's line (1 = next), or 0 when they are
@@ -57,6 +58,7 @@ func (q *QueueSnapshot) EstimatedWait(position int) (time.Duration, bool) {
 type queuedCustomer struct {
 	id    string
 	since time.Time // first arrival: coming back keeps the place
+	sess  *Session  // the record the customer was seen in (read only), for QueueSnapshot.Waiting
 }
 
 // admission is one admitted customer, for the estimate.
@@ -103,7 +105,7 @@ func (q *queueState) apply(sessionID string, sess *Session) {
 			continue
 		}
 		if p.Queued() && sess.State != SessionEnded {
-			line = append(line, queuedCustomer{id: p.ID, since: p.JoinedAt})
+			line = append(line, queuedCustomer{id: p.ID, since: p.JoinedAt, sess: sess})
 		}
 		if p.AdmittedAt != nil {
 			q.admitted(admission{id: p.ID, arrived: p.JoinedAt, taken: *p.AdmittedAt})
@@ -148,7 +150,7 @@ func (q *queueState) snapshot() *QueueSnapshot {
 		return strings.Compare(a.id, b.id)
 	})
 	q.version++
-	snap := &QueueSnapshot{OrgID: q.orgID, Length: n, Version: q.version, positions: make(map[string]int, n)}
+	snap := &QueueSnapshot{OrgID: q.orgID, Length: n, Version: q.version, positions: make(map[string]int, n), order: all}
 	for i, c := range all {
 		snap.positions[c.id] = i + 1
 	}

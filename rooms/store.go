@@ -43,6 +43,7 @@ type Store struct {
 	sessions     jetstream.KeyValue
 	config       jetstream.KeyValue
 	appointments jetstream.KeyValue
+	invitations  jetstream.KeyValue // see invitations.go
 	log          *slog.Logger
 	now          func() time.Time
 	// maxParticipants bounds one session; set once, before use, by SetMaxParticipants.
@@ -69,7 +70,7 @@ func Open(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error) {
 	}{
 		{bucketOrgs, &s.orgs}, {bucketSpecialists, &s.specialists}, {bucketEmails, &s.emails},
 		{bucketAPIKeys, &s.apiKeys}, {bucketSessions, &s.sessions}, {bucketConfig, &s.config},
-		{bucketAppointments, &s.appointments},
+		{bucketAppointments, &s.appointments}, {bucketInvitations, &s.invitations},
 	}
 	for _, bk := range buckets {
 		kv, err := b.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -78,6 +79,9 @@ func Open(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error) {
 			Storage:  jetstream.FileStorage,
 			Replicas: b.Replicas,
 		})
+		if err == nil {
+			kv, err = readYourWrites(ctx, b, kv) // nodes.go
+		}
 		if err != nil {
 			return nil, fmt.Errorf("rooms: bucket %s: %w", bk.name, err)
 		}
@@ -346,12 +350,12 @@ func (s *Store) Join(ctx context.Context, orgID, sessionID string, req JoinReque
 				// Coming back keeps the place in the queue: the order is that of first arrival.
 				p.LeftAt = nil
 				p.State = ParticipantWaiting
-				if req.Role == RoleSpecialist || p.AdmittedAt != nil && sess.State == SessionActive {
+				if req.Role.JoinsCallDirectly() || p.AdmittedAt != nil && sess.State == SessionActive {
 					p.State = ParticipantInCall
 				}
 			case ParticipantReconnecting:
 				p.State = p.ResumeState
-				if p.State != ParticipantInCall && (req.Role == RoleSpecialist || p.AdmittedAt != nil && sess.State == SessionActive) {
+				if p.State != ParticipantInCall && (req.Role.JoinsCallDirectly() || p.AdmittedAt != nil && sess.State == SessionActive) {
 					p.State = ParticipantInCall
 				}
 				if p.State != ParticipantInCall {
@@ -375,7 +379,7 @@ func (s *Store) Join(ctx context.Context, orgID, sessionID string, req JoinReque
 		p := Participant{ID: newID("par_"), Role: req.Role, Name: req.Name, Key: req.Key, State: ParticipantWaiting, JoinedAt: now,
 			Conn: req.Conn, Node: req.Node}
 		kind = EventWaiting
-		if req.Role == RoleSpecialist {
+		if req.Role.JoinsCallDirectly() {
 			p.State, kind = ParticipantInCall, EventJoined
 		}
 		sess.Participants = append(sess.Participants, p)

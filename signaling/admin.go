@@ -30,11 +30,20 @@ var routePermissions = map[string]string{
 	"DELETE /v1/sessions/{id}":                     rooms.ScopeSessionsDelete,
 	"POST /v1/sessions/{id}/end":                   rooms.ScopeSessions,
 	"POST /v1/sessions/{id}/links":                 rooms.ScopeSessions,
+	"POST /v1/sessions/{id}/invitations":           rooms.ScopeSessions,
+	"GET /v1/sessions/{id}/invitations":            rooms.ScopeSessions,
+	"DELETE /v1/sessions/{id}/invitations/{iid}":   rooms.ScopeSessions,
+	"POST /v1/sessions/{id}/handover":              rooms.ScopeSessions,
+	"GET /v1/invitations":                          permAnyone,
 	"POST /v1/sessions/{id}/recordings":            rooms.ScopeSessions,
 	"GET /v1/sessions/{id}/recordings":             rooms.ScopeSessions,
+	"GET /v1/sessions/{id}/quality":                rooms.ScopeSessions,
 	"POST /v1/sessions/{id}/recordings/{rid}/stop": rooms.ScopeSessions,
 	"GET /v1/organization":                         permAnyone,
 	"PATCH /v1/organization":                       rooms.ScopeAdmin,
+	"GET /v1/organization/identity-provider":       rooms.ScopeAdmin,
+	"PUT /v1/organization/identity-provider":       rooms.ScopeAdmin,
+	"DELETE /v1/organization/identity-provider":    rooms.ScopeAdmin,
 	"POST /v1/appointments":                        rooms.ScopeAppointments,
 	"GET /v1/appointments":                         rooms.ScopeAppointments,
 	"GET /v1/appointments/{id}":                    rooms.ScopeAppointments,
@@ -62,6 +71,20 @@ var routePermissions = map[string]string{
 	"GET /v1/orgs":                                 rooms.ScopePlatform,
 	"POST /v1/orgs":                                rooms.ScopePlatform,
 	"POST /v1/signing-keys/rotate":                 rooms.ScopePlatform,
+	"GET /v1/presence":                             rooms.ScopeSessions,
+	"PUT /v1/presence/me":                          permConsole,
+	"GET /v1/team/messages":                        permConsole,
+	"POST /v1/team/messages":                       permConsole,
+	"PUT /v1/team/read":                            permConsole,
+	"GET /v1/queue":                                rooms.ScopeSessions,
+	"POST /v1/sessions/{id}/transfer":              rooms.ScopeSessions,
+	"GET /v1/video-messages":                       rooms.ScopeSessions,
+	"GET /v1/video-messages/{id}":                  rooms.ScopeSessions,
+	"PATCH /v1/video-messages/{id}":                rooms.ScopeSessions,
+	"DELETE /v1/video-messages/{id}":               rooms.ScopeSessionsDelete,
+	"POST /v1/video-messages/{id}/call-back":       rooms.ScopeSessions,
+	"GET /v1/sessions/{id}/emergency":              rooms.ScopeSessions,
+	"POST /v1/sessions/{id}/emergency":             rooms.ScopeSessions,
 }
 
 // rolePermissions are what each staff role may do.
@@ -74,7 +97,7 @@ var rolePermissions = map[rooms.StaffRole][]string{
 
 // may says whether the caller holds a permission.
 func (c caller) may(perm string) bool {
-	return perm == permAnyone || slices.Contains(c.Perms, perm)
+	return perm == permAnyone || perm == permConsole && c.SpecialistID != "" || slices.Contains(c.Perms, perm)
 }
 
 // permitted checks the route's permission for an authenticated caller and answers 403 if not.
@@ -337,10 +360,15 @@ func (s *Server) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) {
 // ---- organisations (platform administrators) ----
 
 type orgSummary struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-	Seats     int       `json:"seats"` // licensed named specialists; 0 is unlimited
+	ID            string    `json:"id"`
+	Name          string    `json:"name"`
+	CreatedAt     time.Time `json:"created_at"`
+	Seats         int       `json:"seats"`          // licensed named specialists; 0 is unlimited
+	StorageRegion string    `json:"storage_region"` // where its objects are stored (regions.go)
+}
+
+func viewOrg(org *rooms.Organization) orgSummary {
+	return orgSummary{ID: org.ID, Name: org.Name, CreatedAt: org.CreatedAt, Seats: org.Seats, StorageRegion: regionView(org.StorageRegion)}
 }
 
 type orgList struct {
@@ -351,8 +379,9 @@ type orgList struct {
 
 func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Name  string `json:"name"`
-		Seats int    `json:"seats"`
+		Name          string `json:"name"`
+		Seats         int    `json:"seats"`
+		StorageRegion string `json:"storage_region"`
 	}
 	if !readJSON(w, r, &in) {
 		return
@@ -366,10 +395,14 @@ func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request
 		problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", "seats: 0 (unlimited) to 100000")
 		return
 	}
+	region, ok := s.checkRegion(w, r, in.StorageRegion)
+	if !ok {
+		return
+	}
 	org, err := s.rooms.CreateOrganization(r.Context(), in.Name)
-	if err == nil && in.Seats > 0 {
+	if err == nil && (in.Seats > 0 || region != "") {
 		org, err = s.rooms.UpdateOrganization(r.Context(), org.ID, func(o *rooms.Organization) error {
-			o.Seats = in.Seats
+			o.Seats, o.StorageRegion = in.Seats, region
 			return nil
 		})
 	}
@@ -378,7 +411,7 @@ func (s *Server) handleCreateOrganization(w http.ResponseWriter, r *http.Request
 		return
 	}
 	s.record(r.Context(), s.auditFromRequest(r, audit.ActionOrganizationCreate, "", org.ID))
-	writeJSON(w, http.StatusCreated, orgSummary{ID: org.ID, Name: org.Name, CreatedAt: org.CreatedAt, Seats: org.Seats})
+	writeJSON(w, http.StatusCreated, viewOrg(org))
 }
 
 func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request) {
@@ -397,7 +430,7 @@ func (s *Server) handleListOrganizations(w http.ResponseWriter, r *http.Request)
 		if err != nil {
 			continue
 		}
-		out.Data = append(out.Data, orgSummary{ID: org.ID, Name: org.Name, CreatedAt: org.CreatedAt, Seats: org.Seats})
+		out.Data = append(out.Data, viewOrg(org))
 	}
 	if more {
 		out.NextCursor = page[len(page)-1]

@@ -29,6 +29,15 @@ type analyticsReport struct {
 	DurationSeconds   distribution       `json:"duration_seconds"`
 	PerSpecialist     []specialistFigure `json:"per_specialist"`
 	SessionsStillOpen int                `json:"sessions_still_open"`
+	Quality           qualityAnalytics   `json:"quality"` // see quality.go
+	// WaitingPerDay is the waiting time of the customers admitted, by day of the session's
+	// creation (days with admissions only).
+	WaitingPerDay []dayDistribution `json:"waiting_per_day"`
+}
+
+type dayDistribution struct {
+	Date string `json:"date"`
+	distribution
 }
 
 type dayCount struct {
@@ -70,8 +79,10 @@ func summarize(seconds []float64) distribution {
 
 // analyze computes the report over sessions created in [from, to).
 func analyze(sessions []rooms.Session, from, to, now time.Time) analyticsReport {
-	rep := analyticsReport{From: from, To: to, SessionsPerDay: []dayCount{}, PerSpecialist: []specialistFigure{}}
+	rep := analyticsReport{From: from, To: to, SessionsPerDay: []dayCount{}, PerSpecialist: []specialistFigure{},
+		WaitingPerDay: []dayDistribution{}}
 	perDay := map[string]int{}
+	waitsPerDay := map[string][]float64{}
 	var waits, durations []float64
 	type staff struct {
 		name     string
@@ -96,6 +107,8 @@ func analyze(sessions []rooms.Session, from, to, now time.Time) analyticsReport 
 				case p.AdmittedAt != nil:
 					rep.Customers.Admitted++
 					waits = append(waits, p.AdmittedAt.Sub(p.JoinedAt).Seconds())
+					day := s.CreatedAt.UTC().Format(time.DateOnly)
+					waitsPerDay[day] = append(waitsPerDay[day], p.AdmittedAt.Sub(p.JoinedAt).Seconds())
 					if firstAdmission == nil || p.AdmittedAt.Before(*firstAdmission) {
 						firstAdmission = p.AdmittedAt
 					}
@@ -133,6 +146,9 @@ func analyze(sessions []rooms.Session, from, to, now time.Time) analyticsReport 
 	for day := from.UTC().Truncate(24 * time.Hour); day.Before(to); day = day.Add(24 * time.Hour) {
 		key := day.Format(time.DateOnly)
 		rep.SessionsPerDay = append(rep.SessionsPerDay, dayCount{Date: key, Sessions: perDay[key]})
+		if w := waitsPerDay[key]; len(w) > 0 {
+			rep.WaitingPerDay = append(rep.WaitingPerDay, dayDistribution{Date: key, distribution: summarize(w)})
+		}
 	}
 	rep.WaitingSeconds = summarize(waits)
 	rep.DurationSeconds = summarize(durations)
@@ -175,5 +191,11 @@ func (s *Server) handleAnalytics(w http.ResponseWriter, r *http.Request) {
 		}
 		after = page[len(page)-1].ID
 	}
-	writeJSON(w, http.StatusOK, analyze(all, from, to, now))
+	rep := analyze(all, from, to, now)
+	var err error
+	if rep.Quality, err = s.qualityOf(r.Context(), callerOf(r).OrgID, all, from, to); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }

@@ -30,6 +30,7 @@ var (
 	staff      = []string{asPlatform, asKey, asSpecialist, asSupervisor, asAdmin}
 	admins     = []string{asPlatform, asKey, asAdmin}
 	auditors   = []string{asPlatform, asKey, asSupervisor, asAdmin}
+	consoles   = []string{asSpecialist, asSupervisor, asAdmin} // signed-in specialists acting as themselves
 )
 
 // authorizationMatrix is the specification: for every authenticated route, who may call it.
@@ -45,11 +46,20 @@ var authorizationMatrix = []struct {
 	{"DELETE /v1/sessions/{id}", "/v1/sessions/ses_none", admins},
 	{"POST /v1/sessions/{id}/end", "/v1/sessions/ses_none/end", allCallers},
 	{"POST /v1/sessions/{id}/links", "/v1/sessions/ses_none/links", allCallers},
+	{"POST /v1/sessions/{id}/invitations", "/v1/sessions/ses_none/invitations", allCallers},
+	{"GET /v1/sessions/{id}/invitations", "/v1/sessions/ses_none/invitations", allCallers},
+	{"DELETE /v1/sessions/{id}/invitations/{iid}", "/v1/sessions/ses_none/invitations/inv_none", allCallers},
+	{"POST /v1/sessions/{id}/handover", "/v1/sessions/ses_none/handover", allCallers},
+	{"GET /v1/invitations", "/v1/invitations", allCallers},
 	{"POST /v1/sessions/{id}/recordings", "/v1/sessions/ses_none/recordings", allCallers},
 	{"GET /v1/sessions/{id}/recordings", "/v1/sessions/ses_none/recordings", allCallers},
+	{"GET /v1/sessions/{id}/quality", "/v1/sessions/ses_none/quality", allCallers},
 	{"POST /v1/sessions/{id}/recordings/{rid}/stop", "/v1/sessions/ses_none/recordings/rec_none/stop", allCallers},
 	{"GET /v1/organization", "/v1/organization", allCallers},
 	{"PATCH /v1/organization", "/v1/organization", admins},
+	{"GET /v1/organization/identity-provider", "/v1/organization/identity-provider", admins},
+	{"PUT /v1/organization/identity-provider", "/v1/organization/identity-provider", admins},
+	{"DELETE /v1/organization/identity-provider", "/v1/organization/identity-provider", admins},
 	{"POST /v1/appointments", "/v1/appointments", staff},
 	{"GET /v1/appointments", "/v1/appointments", staff},
 	{"GET /v1/appointments/{id}", "/v1/appointments/apt_none", staff},
@@ -77,12 +87,26 @@ var authorizationMatrix = []struct {
 	{"GET /v1/orgs", "/v1/orgs", []string{asPlatform}},
 	{"POST /v1/orgs", "/v1/orgs", []string{asPlatform}},
 	{"POST /v1/signing-keys/rotate", "/v1/signing-keys/rotate", []string{asPlatform}},
+	{"GET /v1/presence", "/v1/presence", allCallers},
+	{"PUT /v1/presence/me", "/v1/presence/me", consoles},
+	{"GET /v1/team/messages", "/v1/team/messages", consoles},
+	{"POST /v1/team/messages", "/v1/team/messages", consoles},
+	{"PUT /v1/team/read", "/v1/team/read", consoles},
+	{"GET /v1/queue", "/v1/queue", allCallers},
+	{"POST /v1/sessions/{id}/transfer", "/v1/sessions/ses_none/transfer", allCallers},
+	{"GET /v1/video-messages", "/v1/video-messages", allCallers},
+	{"GET /v1/video-messages/{id}", "/v1/video-messages/vm_none", allCallers},
+	{"PATCH /v1/video-messages/{id}", "/v1/video-messages/vm_none", allCallers},
+	{"DELETE /v1/video-messages/{id}", "/v1/video-messages/vm_none", admins},
+	{"POST /v1/video-messages/{id}/call-back", "/v1/video-messages/vm_none/call-back", allCallers},
+	{"GET /v1/sessions/{id}/emergency", "/v1/sessions/ses_none/emergency", allCallers},
+	{"POST /v1/sessions/{id}/emergency", "/v1/sessions/ses_none/emergency", allCallers},
 }
 
 // publicRoutes need no API key or console token (links, signed URLs or nothing).
-var publicRoutes = []string{"GET /v1/signal", "POST /v1/auth/login", "POST /v1/sessions/{id}/files",
+var publicRoutes = []string{"GET /v1/signal", "GET /v1/staff", "POST /v1/auth/login", "POST /v1/auth/idp", "POST /v1/sessions/{id}/files",
 	"POST /v1/sessions/{id}/snapshots", "GET /v1/downloads/{token}", "GET /v1/openapi.json", "/v1/",
-	"GET /v1/echo"}
+	"GET /v1/echo", "POST /v1/sessions/{id}/video-messages"}
 
 // matrixCallers makes one bearer per caller of the matrix.
 func matrixCallers(t *testing.T, ts *testServer) map[string]string {

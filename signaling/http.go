@@ -42,10 +42,23 @@ func (s *Server) routes() http.Handler {
 	handle("GET /console/{$}", webclient.ServeConsole)
 	handle("GET /c/{token}", s.limitIP(s.handleLinkPage(auth.RoleCustomer, webclient.ServeCustomer)))
 	handle("GET /s/{token}", s.limitIP(s.handleLinkPage(auth.RoleSpecialist, webclient.ServeConsole)))
+	handle("GET /e/{token}", s.limitIP(s.handleLinkPage(auth.RoleExpert, s.handleExpertPage)))
 	mux.Handle("GET /assets/", webclient.Assets())
 
-	handle("GET /v1/signal", s.limitIP(s.limitSockets(s.handleSignal)))
+	handle("GET /v1/signal", s.acceptRelay(s.limitIP(s.limitSockets(s.handleSignal))))
+	handle("GET /v1/staff", s.limitIP(s.limitSockets(s.handleStaff))) // staff.go: the console's live side
+	handle("GET /v1/presence", s.authorized(s.handleListPresence))
+	handle("PUT /v1/presence/me", s.authorized(s.handleSetPresence))
+	handle("GET /v1/team/messages", s.authorized(s.handleTeamMessages))
+	handle("POST /v1/team/messages", s.authorized(s.handlePostTeamMessage))
+	handle("PUT /v1/team/read", s.authorized(s.handleTeamRead))
+	handle("GET /v1/queue", s.authorized(s.handleOrgQueue))
+	handle("POST /v1/sessions/{id}/transfer", s.authorized(s.handleTransfer))
 	handle("POST /v1/auth/login", s.limitIP(s.handleLogin))
+	handle("POST /v1/auth/idp", s.limitIP(s.handleIdPSignIn))
+	handle("GET /v1/organization/identity-provider", s.authorized(s.handleGetIdentityProvider))
+	handle("PUT /v1/organization/identity-provider", s.authorized(s.handlePutIdentityProvider))
+	handle("DELETE /v1/organization/identity-provider", s.authorized(s.handleDeleteIdentityProvider))
 	handle("POST /v1/sessions", s.authorized(s.handleCreateSession))
 	handle("GET /v1/sessions", s.authorized(s.handleListSessions))
 	handle("GET /v1/sessions/{id}", s.authorized(s.handleGetSession))
@@ -68,8 +81,14 @@ func (s *Server) routes() http.Handler {
 	handle("PUT /v1/notification-settings", s.authorized(s.handlePutNotificationSettings))
 	handle("DELETE /v1/notification-settings", s.authorized(s.handleDeleteNotificationSettings))
 	handle("POST /v1/sessions/{id}/links", s.authorized(s.handleNewLinks))
+	handle("POST /v1/sessions/{id}/invitations", s.authorized(s.handleCreateInvitation))
+	handle("GET /v1/sessions/{id}/invitations", s.authorized(s.handleListInvitations))
+	handle("DELETE /v1/sessions/{id}/invitations/{iid}", s.authorized(s.handleRevokeInvitation))
+	handle("POST /v1/sessions/{id}/handover", s.authorized(s.handleHandover))
+	handle("GET /v1/invitations", s.authorized(s.handleMyInvitations))
 	handle("POST /v1/sessions/{id}/recordings", s.authorized(s.handleStartRecording))
 	handle("GET /v1/sessions/{id}/recordings", s.authorized(s.handleListRecordings))
+	handle("GET /v1/sessions/{id}/quality", s.authorized(s.handleSessionQuality))
 	handle("POST /v1/sessions/{id}/recordings/{rid}/stop", s.authorized(s.handleStopRecording))
 	handle("POST /v1/appointments", s.authorized(s.handleCreateAppointment))
 	handle("GET /v1/appointments", s.authorized(s.handleListAppointments))
@@ -87,6 +106,14 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/sessions/{id}/files", s.limitIP(s.slowUpload(s.handleUploadFile)))
 	handle("POST /v1/sessions/{id}/snapshots", s.limitIP(s.slowUpload(s.handleUploadSnapshot)))
 	handle("GET /v1/downloads/{token}", s.limitIP(s.slowDownload(s.handleDownload)))
+	handle("POST /v1/sessions/{id}/video-messages", s.limitIP(s.slowUpload(s.handleUploadVideoMessage)))
+	handle("GET /v1/video-messages", s.authorized(s.handleListVideoMessages))
+	handle("GET /v1/video-messages/{id}", s.authorized(s.handleGetVideoMessage))
+	handle("PATCH /v1/video-messages/{id}", s.authorized(s.handleUpdateVideoMessage))
+	handle("DELETE /v1/video-messages/{id}", s.authorized(s.handleDeleteVideoMessage))
+	handle("POST /v1/video-messages/{id}/call-back", s.authorized(s.handleCallBack))
+	handle("GET /v1/sessions/{id}/emergency", s.authorized(s.handleGetEmergency))
+	handle("POST /v1/sessions/{id}/emergency", s.authorized(s.handleSetEmergency))
 	s.routeDiagnostics(handle) // GET /test and GET /v1/echo
 	handle("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -375,7 +402,8 @@ func (s *Server) sessionView(sess *rooms.Session) api.Session {
 	}
 	out := api.Session{
 		ID: sess.ID, OrganizationID: sess.OrgID, State: string(sess.State),
-		CreatedAt: sess.CreatedAt, EndedAt: sess.EndedAt,
+		CreatedAt: sess.CreatedAt, EndedAt: sess.EndedAt, MediaNode: sess.MediaNode, HandedOverTo: sess.HandedOverTo,
+		AssignedTo:   sess.AssignedTo,
 		Participants: make([]api.Participant, 0, len(sess.Participants)),
 	}
 	for _, p := range sess.Participants {

@@ -39,6 +39,9 @@ type policyView struct {
 	RetentionDays int      `json:"retention_days"`
 	FileMaxBytes  int64    `json:"file_max_bytes"`
 	FileTypes     []string `json:"file_types"`
+	// Video messages and emergencies (videomessages.go, emergency.go).
+	OpeningHours      *rooms.OpeningHours `json:"opening_hours"`
+	DispatchWebhookID string              `json:"dispatch_webhook_id"`
 }
 
 // platformView says what a policy may choose from.
@@ -55,6 +58,9 @@ type organizationPatch struct {
 		RetentionDays *int      `json:"retention_days"`
 		FileMaxBytes  *int64    `json:"file_max_bytes"`
 		FileTypes     *[]string `json:"file_types"`
+		// Empty weekly hours mean always open; an empty id turns dispatch off.
+		OpeningHours      *rooms.OpeningHours `json:"opening_hours"`
+		DispatchWebhookID *string             `json:"dispatch_webhook_id"`
 	} `json:"policy"`
 }
 
@@ -75,7 +81,8 @@ func viewOrganization(o *rooms.Organization) organizationView {
 	}
 	return organizationView{ID: o.ID, Name: o.Name, CreatedAt: o.CreatedAt, // Seats: see writeOrganization
 		Policy: policyView{AutoRecord: o.Policy.AutoRecord, RetentionDays: o.Policy.RetentionDays,
-			FileMaxBytes: o.Policy.FileMaxBytes, FileTypes: types},
+			FileMaxBytes: o.Policy.FileMaxBytes, FileTypes: types,
+			OpeningHours: o.Policy.OpeningHours, DispatchWebhookID: o.Policy.DispatchWebhookID},
 		Limits: platformView{FileMaxBytes: maxFileSize, FileTypes: platformFileTypes()}}
 }
 
@@ -116,6 +123,9 @@ func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request
 		problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", "name: 1 to 200 characters")
 		return
 	}
+	if patch.Policy != nil && !s.checkDispatchWebhook(w, r, c.OrgID, patch.Policy.DispatchWebhookID) {
+		return
+	}
 	ifMatch := r.Header.Get("If-Match")
 	org, err := s.rooms.UpdateOrganization(r.Context(), c.OrgID, func(o *rooms.Organization) error {
 		if ifMatch != "" && !etagMatches(ifMatch, etagOf(viewOrganization(o))) {
@@ -137,6 +147,7 @@ func (s *Server) handleUpdateOrganization(w http.ResponseWriter, r *http.Request
 			if p.FileTypes != nil {
 				o.Policy.FileTypes = slices.Compact(slices.Sorted(slices.Values(*p.FileTypes)))
 			}
+			applyMessagePolicy(&o.Policy, p.OpeningHours, p.DispatchWebhookID)
 		}
 		return o.Policy.Check(maxFileSize, platformFileTypes())
 	})

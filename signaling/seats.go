@@ -84,17 +84,34 @@ func (s *Server) handleSeatReport(w http.ResponseWriter, r *http.Request) {
 // handleSetSeats changes an organisation's licence (platform administrators).
 func (s *Server) handleSetSeats(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Seats *int `json:"seats"`
+		Seats         *int    `json:"seats"`
+		StorageRegion *string `json:"storage_region"` // data residency (regions.go)
 	}
 	if !readJSON(w, r, &in) {
 		return
 	}
-	if in.Seats == nil || *in.Seats < 0 || *in.Seats > maxSeats {
+	if in.Seats == nil && in.StorageRegion == nil {
+		problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", "send seats, storage_region or both")
+		return
+	}
+	if in.Seats != nil && (*in.Seats < 0 || *in.Seats > maxSeats) {
 		problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", "seats: 0 (unlimited) to 100000")
 		return
 	}
+	var region string
+	if in.StorageRegion != nil {
+		var ok bool
+		if region, ok = s.regionChange(w, r, r.PathValue("id"), *in.StorageRegion); !ok {
+			return
+		}
+	}
 	org, err := s.rooms.UpdateOrganization(r.Context(), r.PathValue("id"), func(o *rooms.Organization) error {
-		o.Seats = *in.Seats
+		if in.Seats != nil {
+			o.Seats = *in.Seats
+		}
+		if in.StorageRegion != nil {
+			o.StorageRegion = region
+		}
 		return nil
 	})
 	if errors.Is(err, rooms.ErrNotFound) {
@@ -105,8 +122,15 @@ func (s *Server) handleSetSeats(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	ev := s.auditFromRequest(r, audit.ActionSettingsChange, "", "seats")
-	ev.OrgID = org.ID
-	s.record(r.Context(), ev)
-	writeJSON(w, http.StatusOK, orgSummary{ID: org.ID, Name: org.Name, CreatedAt: org.CreatedAt, Seats: org.Seats})
+	for _, changed := range []struct {
+		set  bool
+		name string
+	}{{in.Seats != nil, "seats"}, {in.StorageRegion != nil, "storage_region"}} {
+		if changed.set {
+			ev := s.auditFromRequest(r, audit.ActionSettingsChange, "", changed.name)
+			ev.OrgID = org.ID
+			s.record(r.Context(), ev)
+		}
+	}
+	writeJSON(w, http.StatusOK, viewOrg(org))
 }

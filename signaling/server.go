@@ -55,7 +55,14 @@ type Server struct {
 	issuer          *auth.Issuer
 	metrics         *metrics
 	limits          *limits
+	captions        *captionService
+	cluster         *cluster      // the node registry, placement and relays (placement.go)
 	waiting         *waitingRooms // organisations' lines, fanned out to this node's waiting customers
+	idp             *idpKeys      // organisations' identity providers' key sets (idp.go)
+	staff           *staffHub     // specialists' consoles on this node (staff.go): presence, team chat, live queue
+
+	// quality samples each call's quality and keeps the samples (quality.go).
+	quality *qualitySampler
 
 	listener net.Listener
 	http     *http.Server
@@ -90,6 +97,7 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 			s.closeParts()
 		}
 	}()
+	s.idp = newIdPKeys(cfg.IdPAllowPrivate, log.With("component", "idp"))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data-dir: %w", err)
 	}
@@ -102,6 +110,9 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 	}
 	s.rooms.SetMaxParticipants(cfg.MaxParticipants)
 	s.waiting = newWaitingRooms(s.rooms, log)
+	if s.staff, err = newStaffHub(ctx, s); err != nil {
+		return nil, err
+	}
 	if s.idempotency, err = rooms.OpenIdempotency(ctx, s.bus); err != nil {
 		return nil, err
 	}
@@ -134,6 +145,12 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 		return nil, fmt.Errorf("sfu: %w", err)
 	}
 	s.metrics.watchSFU(s.sfu)
+	if err := s.openQuality(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.openCaptions(); err != nil {
+		return nil, fmt.Errorf("captions: %w", err)
+	}
 	if err := s.startTURN(ctx); err != nil {
 		return nil, fmt.Errorf("turn: %w", err)
 	}
@@ -149,6 +166,9 @@ func NewServer(ctx context.Context, cfg config.Config, log *slog.Logger) (s *Ser
 		s.listener = tls.NewListener(s.listener, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	s.baseURL = cfg.BaseURL(s.listener.Addr().String())
+	if err := s.openCluster(ctx); err != nil {
+		return nil, fmt.Errorf("node registry: %w", err)
+	}
 	s.socketCtx, s.closeSockets = context.WithCancel(context.Background())
 	s.http = &http.Server{
 		Handler:           s.routes(),
@@ -180,7 +200,7 @@ func (s *Server) openObjectStore(ctx context.Context) error {
 		return fmt.Errorf("object store: %w", err)
 	}
 	s.objects = objects
-	return nil
+	return s.openRegions(ctx)
 }
 
 func (s *Server) bootstrap(ctx context.Context) (Bootstrap, error) {
@@ -227,6 +247,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.stopWorkers = stopWorkers
 	s.runPlatform(workersCtx)
 	s.interruptPreviousRun(workersCtx) // before serving: no socket of this run exists yet
+	s.runCluster(workersCtx)           // beat once before serving, so sessions can be placed here
+	s.runQuality(workersCtx)
 	served := make(chan error, 1)
 	go func() { served <- s.http.Serve(s.listener) }()
 	s.log.Info("serving", "url", s.baseURL, "addr", s.listener.Addr().String())
@@ -251,6 +273,7 @@ func (s *Server) shutdown() {
 	s.socketsMu.Lock()
 	s.draining.Store(true)
 	s.socketsMu.Unlock()
+	s.leaveCluster() // no new sessions here; the survivors take these over
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout)
@@ -264,6 +287,8 @@ func (s *Server) shutdown() {
 		s.log.Warn("sockets did not close in time")
 	}
 	s.waiting.close()
+	s.captions.close()
+	s.staff.close()
 	_ = s.http.Close()
 	// Stop recordings (their last segments and manifests are queued), then drain the workers:
 	// uploads and deliveries under way finish, the rest wait on disk and in JetStream.

@@ -86,6 +86,7 @@ func (s *Server) handleSignal(w http.ResponseWriter, r *http.Request) {
 		limiter:    rate.NewLimiter(messageRate, messageBurst),
 		log:        s.log.With("remote", r.RemoteAddr),
 		remoteAddr: r.RemoteAddr,
+		relayedBy:  relayedFrom(r),
 	}
 	s.metrics.sockets.Inc()
 	go func() {
@@ -129,6 +130,8 @@ type participant struct {
 	peer      *media.Peer
 
 	key string // the person behind the participant (rooms.JoinRequest.Key)
+	// language is what the participant speaks and reads (ISO 639-1, "" unknown): captions.go.
+	language string
 	// connID names this socket in the participant's record (rooms.Participant.Conn).
 	connID string
 	// How the socket ended: the participant hung up, or a newer socket took them over; else
@@ -162,6 +165,10 @@ type participant struct {
 	quit          chan struct{} // closed when the loop has ended
 	// releaseSession gives back this socket's place in its session's socket limit.
 	releaseSession func()
+	// upstream carries this socket to its session's media node (relay.go); relayedBy names
+	// the node that relayed this socket here.
+	upstream  *relay
+	relayedBy string
 }
 
 func (p *participant) run(ctx context.Context) {
@@ -176,6 +183,7 @@ func (p *participant) run(ctx context.Context) {
 	readerEnded := p.loop(ctx, readerDone)
 	close(p.quit)
 	p.leave()
+	p.srv.staffOnLeave(p) // presence.go: no longer busy in this session
 	if p.releaseSession != nil {
 		p.releaseSession()
 	}
@@ -230,6 +238,12 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 				p.sendError(wire.Errorf(wire.CodeRateLimited, "too many messages: slow down"))
 				continue
 			}
+			if p.upstream != nil {
+				if stop := p.forwardToRoom(frame); stop {
+					return false
+				}
+				continue
+			}
 			wasJoined := p.joined
 			if stop := p.handle(ctx, frame); stop {
 				return false
@@ -282,8 +296,11 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 		case <-peerDone:
 			// The media connection failed or was closed; a new offer starts a new one.
 			p.peer, peerDone = nil, nil
+		case <-p.relayDone():
+			p.relayEnded()
+			return false
 		case <-joinDeadline.C:
-			if !p.joined {
+			if !p.joined && p.upstream == nil {
 				p.sendError(wire.Errorf(wire.CodeUnauthorized, "join within %s", p.srv.joinTimeout))
 				p.closeCode, p.closeText = websocket.ClosePolicyViolation, "no join"
 				return false
@@ -412,6 +429,10 @@ func (p *participant) handle(ctx context.Context, frame []byte) (stop bool) {
 		werr = p.candidate(m)
 	case *wire.RecordSend:
 		werr = p.recordCall(ctx, m.Active)
+	case *wire.EmergencySend:
+		werr = p.emergency(ctx, m)
+	case *wire.StatsSend:
+		werr = p.stats(ctx, m)
 	default:
 		switch typ {
 		case wire.TypeEnd:
@@ -454,6 +475,9 @@ func (p *participant) join(ctx context.Context, m *wire.Join) *wire.Error {
 		if werr := p.linkOpen(ctx, claims.IssuedAt.Time); werr != nil {
 			return werr
 		}
+		if werr := p.admitExpert(ctx, claims, &req); werr != nil { // invitations.go
+			return werr
+		}
 	case errors.Is(err, auth.ErrWrongTarget):
 		claims, err = p.srv.issuer.VerifyConsole(m.Token)
 		if err != nil {
@@ -475,7 +499,10 @@ func (p *participant) join(ctx context.Context, m *wire.Join) *wire.Error {
 		return wire.Errorf(wire.CodeUnauthorized, "token: %v", err)
 	}
 	if req.Name == "" {
-		req.Name = map[rooms.Role]string{rooms.RoleCustomer: "Customer", rooms.RoleSpecialist: "Specialist"}[req.Role]
+		req.Name = map[rooms.Role]string{rooms.RoleCustomer: "Customer", rooms.RoleSpecialist: "Specialist", rooms.RoleExpert: "Expert"}[req.Role]
+	}
+	if werr := p.route(ctx, m); werr != nil || p.upstream != nil {
+		return werr // relayed: the session's media node answers the join
 	}
 	req.Conn, req.Node = p.connID, p.srv.cfg.NodeID
 	release, werr := p.srv.claimSessionSocket(p.sessionID)
@@ -502,8 +529,12 @@ func (p *participant) join(ctx context.Context, m *wire.Join) *wire.Error {
 	p.joined, p.id, p.role, p.name, p.key = true, me.ID, me.Role, me.Name, req.Key
 	p.log = p.log.With("session", p.sessionID, "participant", p.id, "role", p.role)
 	p.log.Info("joined")
+	p.acceptInvitations(ctx) // invitations.go
+	p.setCaptionLanguage(ctx, m.Language, sess)
 	p.send(wire.TypeWelcome, wire.Welcome{ParticipantID: me.ID, SessionID: sess.ID, Role: string(me.Role),
 		SessionState: string(sess.State), ICEServers: p.srv.iceServersFor(p.orgID, p.sessionID)})
+	p.offerMessageAfterHours(ctx)       // video messages: outside opening hours, at once
+	p.srv.staffOnJoin(ctx, p, sess, me) // presence.go: busy; offer a new ad hoc customer
 	return nil
 }
 
@@ -571,8 +602,10 @@ func (p *participant) description(m *wire.Description) *wire.Error {
 			return wire.Errorf(wire.CodeInvalidState, "media: %v", err)
 		}
 		p.peer = peer
+		p.srv.quality.follow(p.orgID, p.sessionID)
 	}
 	desc := webrtc.SessionDescription{Type: webrtc.NewSDPType(m.Type), SDP: m.SDP}
+	p.noteDescription(m.SDP)
 	if err := p.peer.HandleDescription(desc); err != nil {
 		p.log.Info("bad description", "err", err)
 		return wire.Errorf(wire.CodeBadMessage, "description: %v", err)
@@ -630,12 +663,13 @@ func (p *participant) refresh(ctx context.Context) (stop bool) {
 		p.sendWaiting(sess, true)
 	case rooms.ParticipantInCall:
 		p.exitQueue()
-		if previous != rooms.ParticipantInCall && p.role == rooms.RoleCustomer {
+		if previous != rooms.ParticipantInCall && p.role != rooms.RoleSpecialist { // customers, experts
 			p.send(wire.TypeAdmitted, wire.Empty{})
 			// While waiting they saw only chat: now the call's marks, photos and recording
 			// state too (clients drop entries they already have, by id).
 			p.sendHistory(ctx)
 		}
+		p.joinCaptions()
 	case rooms.ParticipantDenied:
 		p.exitQueue()
 		p.send(wire.TypeDenied, wire.Denied{Reason: me.DenyReason})
@@ -687,6 +721,8 @@ func (p *participant) sendRoster(sess *rooms.Session) {
 // socket that a newer one replaced, or that ended with the participant already gone, changes
 // nothing.
 func (p *participant) leave() {
+	p.closeRelay()
+	p.leaveCaptions()
 	if p.peer != nil {
 		p.peer.Close()
 		p.peer = nil

@@ -20,12 +20,15 @@ type toolRule struct {
 	role   rooms.Role // "" = anyone
 	inCall bool       // the sender must be in the call (not waiting)
 	kept   bool       // kept in the timeline; otherwise relayed live only
+	// expert: an invited expert may send it too (see invitations.go). Experts see and hear
+	// everyone, chat and point, and nothing more.
+	expert bool
 }
 
 var toolRules = map[wire.Type]toolRule{
 	wire.TypeChat:                {kept: true},
 	wire.TypeAnnotation:          {role: rooms.RoleSpecialist, inCall: true, kept: true},
-	wire.TypePointer:             {role: rooms.RoleSpecialist, inCall: true},
+	wire.TypePointer:             {role: rooms.RoleSpecialist, inCall: true, expert: true},
 	wire.TypeCameraControl:       {role: rooms.RoleSpecialist, inCall: true, kept: true},
 	wire.TypeSnapshotRequest:     {role: rooms.RoleSpecialist, inCall: true, kept: true},
 	wire.TypeGeolocationRequest:  {role: rooms.RoleSpecialist, inCall: true, kept: true},
@@ -45,7 +48,7 @@ func (p *participant) meta() wire.Meta {
 // tool handles a tool message from the client.
 func (p *participant) tool(ctx context.Context, typ wire.Type, payload any) *wire.Error {
 	rule := toolRules[typ]
-	if rule.role != "" && rule.role != p.role {
+	if rule.role != "" && rule.role != p.role && !(rule.expert && p.role == rooms.RoleExpert) {
 		return wire.Errorf(wire.CodeForbidden, "a %s cannot send %s", p.role, typ)
 	}
 	if rule.inCall && p.state != rooms.ParticipantInCall {
@@ -55,7 +58,11 @@ func (p *participant) tool(ctx context.Context, typ wire.Type, payload any) *wir
 	m := p.meta()
 	switch v := payload.(type) {
 	case *wire.ChatSend:
-		out = wire.Chat{Meta: m, Text: v.Text}
+		chat := wire.Chat{Meta: m, Text: v.Text}
+		if p.chatTranslated(chat) {
+			return nil // kept once translated, in order (captions.go)
+		}
+		out = chat
 	case *wire.AnnotationSend:
 		out = wire.Annotation{Meta: m, AnnotationSend: *v}
 	case *wire.PointerSend:
@@ -80,11 +87,16 @@ func (p *participant) tool(ctx context.Context, typ wire.Type, payload any) *wir
 	if werr := p.srv.publishTool(ctx, p.orgID, p.sessionID, typ, out, rule.kept); werr != nil {
 		return werr
 	}
+	if d, ok := payload.(*wire.DiagnosticsSend); ok {
+		p.srv.noteDiagnostics(ctx, p, d) // orgqueue.go: the verdict shows in the organisation's queue
+	}
 	switch typ {
 	case wire.TypeGeolocationRequest:
 		p.record(ctx, audit.ActionGeolocationRequest, "")
 	case wire.TypeSnapshotRequest:
 		p.record(ctx, audit.ActionSnapshotTake, "")
+	case wire.TypeGeolocation:
+		p.emergencyLocation(ctx, payload.(*wire.GeolocationSend)) // emergency.go: to dispatch
 	}
 	return nil
 }
@@ -115,6 +127,10 @@ func (p *participant) mayReceive(typ wire.Type, from string) bool {
 	switch typ {
 	case wire.TypeGeolocation, wire.TypeCameraCapabilities, wire.TypeCameraControlResult, wire.TypeDiagnostics:
 		return p.role == rooms.RoleSpecialist || from == p.id // the customer's data: specialists only
+	case wire.TypeSnapshotRequest, wire.TypeGeolocationRequest, wire.TypeCameraControl:
+		return p.role != rooms.RoleExpert // commands for the customer's device, not an expert's
+	case wire.TypeCaption:
+		return from != p.id // others' words (captions.go)
 	}
 	return true
 }
@@ -133,7 +149,7 @@ func (p *participant) relay(frame []byte) {
 	if !p.mayReceive(env.Type, meta.From.ParticipantID) {
 		return
 	}
-	p.sendFrame(p.srv.freshURLs(env))
+	p.sendFrame(p.forReader(p.srv.freshURLs(env)))
 }
 
 // sendHistory replays the kept timeline to a client that has just joined.
@@ -154,7 +170,7 @@ func (p *participant) sendHistory(ctx context.Context) {
 		}
 		_ = json.Unmarshal(env.Payload, &meta)
 		if p.mayReceive(env.Type, meta.From.ParticipantID) {
-			h.Entries = append(h.Entries, p.srv.freshURLs(env))
+			h.Entries = append(h.Entries, p.forReader(p.srv.freshURLs(env)))
 		}
 	}
 	p.send(wire.TypeHistory, h)

@@ -42,6 +42,9 @@ func (s *Server) startTURN(ctx context.Context) error {
 		ListenTLS:          s.cfg.TURNTLS,
 		SessionActive:      s.turnSessionActive,
 		AllowLoopbackPeers: s.cfg.TURNAllowLoopback,
+		RelayBindIP:        s.cfg.TURNRelayIP,
+		RelayPortMin:       uint16(s.cfg.TURNMinPort), // config checked 0 or 1024..65535
+		RelayPortMax:       uint16(s.cfg.TURNMaxPort),
 		Logger:             s.log.With("component", "turn"),
 	}
 	if s.cfg.TURNTLS != "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime"
@@ -57,12 +56,16 @@ type waitingLine struct {
 }
 
 // raiseFileLimit lets the process hold n sockets at both ends, or says how many it can.
-func raiseFileLimit(n int) (int, error) {
+func raiseFileLimit(n int) (int, error) { return raiseFileLimitFor(n, 2) }
+
+// raiseFileLimitFor lets the process hold n connections with ends of them in this process
+// (2: client and server; 1: one of the two), or says how many it can.
+func raiseFileLimitFor(n, ends int) (int, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, err
 	}
-	need := uint64(2*n + 1500)
+	need := uint64(ends*n + 1500)
 	if lim.Cur < need {
 		want := syscall.Rlimit{Cur: need, Max: max(lim.Max, need)}
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil {
@@ -72,7 +75,7 @@ func raiseFileLimit(n int) (int, error) {
 		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
 	if lim.Cur < need {
-		return int((lim.Cur - 1500) / 2), fmt.Errorf("the open file limit is %d, %d sockets need %d: raise ulimit -n", lim.Cur, n, need)
+		return int((lim.Cur - 1500) / uint64(ends)), fmt.Errorf("the open file limit is %d, %d sockets need %d: raise ulimit -n", lim.Cur, n, need)
 	}
 	return n, nil
 }
@@ -135,7 +138,8 @@ func startServerTB(tb testing.TB, cfg config.Config) *testServer {
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// Errors only, and to stderr: a benchmark that fails should say why.
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := NewServer(ctx, cfg, log)
 	if err != nil {
@@ -159,14 +163,28 @@ func startServerTB(tb testing.TB, cfg config.Config) *testServer {
 }
 
 func (l *waitingLine) park(ctx context.Context, dialer *websocket.Dialer, url string, i int) error {
-	sess, err := l.ts.rooms.CreateSession(ctx, l.orgID)
+	sessionID, tok, err := waitingSession(ctx, l.ts, l.orgID)
 	if err != nil {
 		return err
 	}
-	tok, _, err := l.ts.issuer.IssueLink(l.orgID, sess.ID, auth.RoleCustomer, time.Hour)
+	return l.join(dialer, url, i, tok, sessionID)
+}
+
+// waitingSession creates an ad hoc session and a customer link token for it.
+func waitingSession(ctx context.Context, ts *testServer, orgID string) (sessionID, token string, err error) {
+	sess, err := ts.rooms.CreateSession(ctx, orgID)
 	if err != nil {
-		return err
+		return "", "", err
 	}
+	tok, _, err := ts.issuer.IssueLink(orgID, sess.ID, auth.RoleCustomer, time.Hour)
+	if err != nil {
+		return "", "", err
+	}
+	return sess.ID, tok, nil
+}
+
+// join opens customer i's socket, joins with tok and follows the socket from then on.
+func (l *waitingLine) join(dialer *websocket.Dialer, url string, i int, tok, sessionID string) error {
 	conn, _, err := dialer.Dial(url, nil)
 	if err != nil {
 		return fmt.Errorf("dial %d: %w", i, err)
@@ -183,7 +201,7 @@ func (l *waitingLine) park(ctx context.Context, dialer *websocket.Dialer, url st
 	var welcome wire.Welcome
 	_ = json.Unmarshal(env.Payload, &welcome)
 	_ = conn.SetReadDeadline(time.Time{})
-	c := &parkedCustomer{conn: conn, id: welcome.ParticipantID, sessionID: sess.ID}
+	c := &parkedCustomer{conn: conn, id: welcome.ParticipantID, sessionID: sessionID}
 	l.mu.Lock()
 	l.customers[i] = c
 	l.mu.Unlock()
@@ -323,39 +341,51 @@ func TestWaitingLineOf200KnowsEveryPlaceAfterAnAdmission(t *testing.T) {
 	t.Logf("an admission reached %d waiting customers in %v", n-1, took)
 }
 
-// BenchmarkWaitingRoom parks ASSIST_BENCH_WAITING (default 10000) customers and reports the
-// memory each one costs (server and client ends together: both live in this process) and how
-// long one admission takes to reach every other waiting customer:
+// BenchmarkWaitingRoom parks ASSIST_BENCH_WAITING (default 10000) customers on one node and
+// reports what each one costs the node and how long one admission takes to reach every other
+// waiting customer. The customers' ends of the sockets live in a child process (this test
+// binary again, see waitingClients), so the node process holds all n sockets, as a real node
+// does, and its memory is the node's alone:
 //
 //	go test -run '^$' -bench BenchmarkWaitingRoom -benchtime 1x -timeout 30m ./signaling/
+//
+// heap-B/waiting and stack-B/waiting are the Go heap and goroutine stacks after parking minus
+// before creating the sessions, per customer (a GC first, so live memory only); rss-B/waiting
+// is the same for the process's resident memory (VmRSS: Go's heap with its slack, runtime
+// and C memory, but not the kernel's socket buffers); fanout-ms is from the admission to the
+// last waiting customer's socket receiving its new place.
 func BenchmarkWaitingRoom(b *testing.B) {
 	n := 10000
 	if v, err := strconv.Atoi(os.Getenv("ASSIST_BENCH_WAITING")); err == nil && v > 1 {
 		n = v
 	}
-	if fit, err := raiseFileLimit(n); err != nil {
-		// Both ends live in this process: park what the hard limit allows, and say so.
-		b.Logf("%v; parking %d instead", err, fit)
-		n = fit
+	if _, err := raiseFileLimitFor(n, 1); err != nil {
+		b.Fatal(err)
 	}
 	heap0, stacks0 := heapAndStacks()
+	rss0 := residentBytes(b)
 	goroutines0 := runtime.NumGoroutine()
 	started := time.Now()
-	line := parkWaitingLine(b, n)
+	line := parkWaitingLineElsewhere(b, n)
 	parked := time.Since(started)
 	heap1, stacks1 := heapAndStacks()
+	rss1 := residentBytes(b)
 	goroutines1 := runtime.NumGoroutine()
+	if open := establishedTo(b, line.ts.URL); open < n {
+		b.Fatalf("the node holds %d sockets, want %d", open, n)
+	}
 	b.ResetTimer()
 	rounds := min(max(b.N, 5), n-1) // a few admissions, whatever b.N: parking is the slow part
 	var worst, total time.Duration
 	for range rounds {
-		took, _ := line.admitFirst(b)
+		took := line.admitFirst(b)
 		total += took
 		worst = max(worst, took)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(int64(heap1)-int64(heap0))/float64(n), "heap-B/waiting")
 	b.ReportMetric(float64(int64(stacks1)-int64(stacks0))/float64(n), "stack-B/waiting")
+	b.ReportMetric(float64(int64(rss1)-int64(rss0))/float64(n), "rss-B/waiting")
 	b.ReportMetric(float64(goroutines1-goroutines0)/float64(n), "goroutines/waiting")
 	b.ReportMetric(parked.Seconds(), "park-s")
 	b.ReportMetric(float64(n), "waiting")

@@ -475,19 +475,20 @@ const orgsAPI = "the organisation admin API (/v1/orgs)"
 
 func orgsCreate(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 	name := fs.String("name", "", "the organisation's name (required)")
+	region := fs.String("storage-region", "", "keep its recordings, snapshots and files in this storage region of the node (default: the default store)")
 	idem := fs.String("idempotency-key", "", "send this Idempotency-Key")
 	return func(ctx context.Context, cl *cli, _ []string) error {
 		if *name == "" {
 			return errors.New("orgs create: -name is required")
 		}
-		o, err := cl.client.CreateOrganization(ctx, client.CreateOrganization{Name: *name}, client.IdempotencyKey(*idem))
+		o, err := cl.client.CreateOrganization(ctx, client.CreateOrganization{Name: *name, StorageRegion: *region}, client.IdempotencyKey(*idem))
 		if err != nil {
 			return admin(orgsAPI, err, true)
 		}
 		if cl.json {
 			return cl.printJSON(o)
 		}
-		return cl.fields("id", o.ID, "name", o.Name, "created", when(o.CreatedAt))
+		return cl.fields("id", o.ID, "name", o.Name, "storage region", o.StorageRegion, "created", when(o.CreatedAt))
 	}
 }
 

@@ -38,6 +38,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/assist-video/assist/media/internal/icegate"
 	"github.com/assist-video/assist/media/internal/pionlog"
 )
 
@@ -102,13 +103,11 @@ type Peer struct {
 	negotiate    chan struct{} // cap 1: Start asks for the first offer
 	offered      bool          // owned by the loop
 
-	mu            sync.Mutex
-	closed        bool
-	remoteSet     bool
-	pendingRemote []webrtc.ICECandidateInit
-	localSent     bool
-	pendingLocal  []webrtc.ICECandidateInit
-	remote        []*remoteTrack
+	candidates icegate.Gate // the SFU's and our candidates, until they can be used
+
+	mu     sync.Mutex
+	closed bool
+	remote []*remoteTrack
 }
 
 type descriptionRequest struct {
@@ -342,12 +341,13 @@ func (p *Peer) HandleCandidate(c webrtc.ICECandidateInit) error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	if !p.remoteSet {
-		p.pendingRemote = append(p.pendingRemote, c)
-		p.mu.Unlock()
-		return nil
-	}
 	p.mu.Unlock()
+	switch p.candidates.HoldRemote(c, 0) {
+	case icegate.Held:
+		return nil
+	case icegate.Closed:
+		return ErrClosed
+	}
 	if err := p.pc.AddICECandidate(c); err != nil {
 		if p.closing() {
 			return ErrClosed
@@ -363,6 +363,7 @@ func (p *Peer) Close() {
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
+		p.candidates.Close()
 		p.cancel()
 		if err := p.pc.GracefulClose(); err != nil {
 			p.log.Debug("close", "err", err)
@@ -622,29 +623,13 @@ func (p *Peer) apply(desc webrtc.SessionDescription) error {
 
 func (p *Peer) sendDescription(desc webrtc.SessionDescription) {
 	p.cfg.OnDescription(desc)
-	p.mu.Lock()
-	var held []webrtc.ICECandidateInit
-	if !p.localSent {
-		p.localSent = true
-		held, p.pendingLocal = p.pendingLocal, nil
-	}
-	p.mu.Unlock()
-	for _, c := range held {
+	for _, c := range p.candidates.LocalReady() {
 		p.cfg.OnCandidate(c)
 	}
 }
 
 func (p *Peer) remoteDescriptionSet() {
-	p.mu.Lock()
-	if p.remoteSet {
-		p.mu.Unlock()
-		return
-	}
-	p.remoteSet = true
-	held := p.pendingRemote
-	p.pendingRemote = nil
-	p.mu.Unlock()
-	for _, c := range held {
+	for _, c := range p.candidates.RemoteReady() {
 		if err := p.pc.AddICECandidate(c); err != nil {
 			p.log.Warn("held candidate rejected", "err", err)
 		}
@@ -656,18 +641,9 @@ func (p *Peer) onLocalCandidate(c *webrtc.ICECandidate) {
 		return
 	}
 	init := c.ToJSON()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
+	if p.candidates.HoldLocal(init) {
+		p.cfg.OnCandidate(init)
 	}
-	if !p.localSent {
-		p.pendingLocal = append(p.pendingLocal, init)
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	p.cfg.OnCandidate(init)
 }
 
 // pumpVideo plays the clip at its frame rate, looping. After a keyframe request it restarts

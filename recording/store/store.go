@@ -56,6 +56,8 @@ type Store struct {
 	// otherwise pick ~512 MiB parts (5 TiB / 10000) and allocate one such
 	// buffer per upload. 16 MiB parts allow objects of up to 160 GiB.
 	partSize uint64
+	// regions, when set, sends each organisation's objects to its region's store (Route).
+	regions *regionTable
 }
 
 const (
@@ -124,6 +126,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, co
 	if err := checkKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
+	if t, err := s.target(ctx, key); t != s {
+		if err != nil {
+			return ObjectInfo{}, err
+		}
+		return t.Put(ctx, key, r, size, contentType)
+	}
 	if contentType == "" {
 		contentType = defaultContentType
 	}
@@ -151,6 +159,12 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo,
 	if err := checkKey(key); err != nil {
 		return nil, ObjectInfo{}, err
 	}
+	if t, err := s.target(ctx, key); t != s {
+		if err != nil {
+			return nil, ObjectInfo{}, err
+		}
+		return t.Get(ctx, key)
+	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, ObjectInfo{}, wrap("get", key, err)
@@ -169,6 +183,12 @@ func (s *Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err := checkKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
+	if t, err := s.target(ctx, key); t != s {
+		if err != nil {
+			return ObjectInfo{}, err
+		}
+		return t.Stat(ctx, key)
+	}
 	st, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
 	if err != nil {
 		return ObjectInfo{}, wrap("stat", key, err)
@@ -181,12 +201,24 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
+	if t, err := s.target(ctx, key); t != s {
+		if err != nil {
+			return err
+		}
+		return t.Delete(ctx, key)
+	}
 	return wrap("delete", key, s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}))
 }
 
 // DeletePrefix removes every object under prefix, which must end with '/'
 // (see SessionPrefix). Objects added while it runs may survive it.
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
+	if t, err := s.target(ctx, prefix); t != s {
+		if err != nil {
+			return err
+		}
+		return t.DeletePrefix(ctx, prefix)
+	}
 	objs, err := s.List(ctx, prefix)
 	if err != nil || len(objs) == 0 {
 		return err
@@ -210,6 +242,12 @@ func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err
 	}
+	if t, err := s.target(ctx, prefix); t != s {
+		if err != nil {
+			return nil, err
+		}
+		return t.List(ctx, prefix)
+	}
 	// Cancelling on return stops minio-go's listing goroutine if we stop early.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -231,6 +269,12 @@ func (s *Store) List(ctx context.Context, prefix string) ([]ObjectInfo, error) {
 func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration, downloadName string) (*url.URL, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
+	}
+	if t, err := s.target(ctx, key); t != s {
+		if err != nil {
+			return nil, err
+		}
+		return t.PresignGet(ctx, key, ttl, downloadName)
 	}
 	if ttl < time.Second || ttl > maxPresignTTL {
 		return nil, fmt.Errorf("store: presign ttl %s must be between 1s and %s", ttl, maxPresignTTL)

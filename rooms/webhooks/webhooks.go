@@ -87,6 +87,7 @@ const (
 	TypeAppointmentBooked    = "appointment.booked"
 	TypeAppointmentCancelled = "appointment.cancelled"
 	TypeNotificationFailed   = "notification.failed"
+	TypeVideoMessageReceived = "video_message.received"
 )
 
 // EventTypes lists the known event types.
@@ -95,6 +96,7 @@ func EventTypes() []string {
 		TypeSessionCreated, TypeSessionWaiting, TypeSessionAdmitted, TypeSessionDenied,
 		TypeSessionEnded, TypeSessionEmergency, TypeRecordingReady, TypeSnapshotTaken,
 		TypeFileShared, TypeAppointmentBooked, TypeAppointmentCancelled, TypeNotificationFailed,
+		TypeVideoMessageReceived,
 	}
 }
 

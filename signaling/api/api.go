@@ -25,6 +25,14 @@ type Session struct {
 	CustomerURL    string        `json:"customer_url,omitempty"`
 	SpecialistURL  string        `json:"specialist_url,omitempty"`
 	Participants   []Participant `json:"participants"`
+	// HandedOverTo is the specialist the session was last handed over to (POST
+	// /v1/sessions/{id}/handover), its specialist from then on.
+	HandedOverTo string `json:"handed_over_to,omitempty"`
+	// AssignedTo is the specialist a waiting customer's session was transferred to (POST
+	// /v1/sessions/{id}/transfer): it comes first in their queue.
+	AssignedTo string `json:"assigned_to,omitempty"`
+	// MediaNode is the node carrying the session's media (empty until someone first joins).
+	MediaNode string `json:"media_node,omitempty"`
 	// Timeline is what happened in the session (chat, annotations, snapshots, files,
 	// locations, camera commands), oldest first; only on GET /v1/sessions/{id}.
 	Timeline []wire.Envelope `json:"timeline,omitempty"`

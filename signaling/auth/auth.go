@@ -25,6 +25,9 @@ type Role string
 const (
 	RoleCustomer   Role = "customer"
 	RoleSpecialist Role = "specialist"
+	// RoleExpert: an outside expert's one-off link into one session (see signaling's
+	// invitations); the server honours it only while its invitation is open.
+	RoleExpert Role = "expert"
 )
 
 // Audiences keep one kind of token from being used as another.
@@ -159,7 +162,7 @@ func (i *Issuer) VerifyLink(token string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.Role != RoleCustomer && c.Role != RoleSpecialist {
+	if c.Role != RoleCustomer && c.Role != RoleSpecialist && c.Role != RoleExpert {
 		return nil, fmt.Errorf("%w: unknown role", ErrInvalid)
 	}
 	return c, nil

@@ -96,11 +96,15 @@ type Organization struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// StorageRegion is where its recordings, snapshots and files are stored ("default" or a
+	// region of the node's storage-regions setting).
+	StorageRegion string `json:"storage_region,omitempty"`
 }
 
 // CreateOrganization is the body of POST /v1/orgs.
 type CreateOrganization struct {
-	Name string `json:"name"`
+	Name          string `json:"name"`
+	StorageRegion string `json:"storage_region,omitempty"` // default: the default store
 }
 
 // OrganizationList is a page of organisations.

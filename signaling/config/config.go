@@ -23,8 +23,10 @@ import (
 type Config struct {
 	Addr      string
 	PublicURL string
-	DataDir   string
-	NodeID    string
+	// InternalURL is where the other nodes of a cluster reach this one (relayed sockets).
+	InternalURL string
+	DataDir     string
+	NodeID      string
 
 	TLSCert string
 	TLSKey  string
@@ -50,12 +52,27 @@ type Config struct {
 	TURNTCP           string
 	TURNTLS           string
 	TURNPublicIP      string
+	TURNRelayIP       string // local address of TURN relay sockets; "": TURNPublicIP
+	TURNMinPort       int    // TURN relay ports, inclusive; 0, 0: any
+	TURNMaxPort       int
 	TURNAllowLoopback bool
 	ICETCP            string // listen address for ICE over TCP; empty: off
 	UDPPort           int
 	NAT1To1IPs        []string
 
 	WebhookAllowPrivate bool
+	// IdPAllowPrivate lets organisations' identity providers (JWKS URLs) be on loopback or
+	// private networks, and over plain http.
+	IdPAllowPrivate bool
+	// StorageRegionSpecs are the storage-regions entries (see StorageRegions).
+	StorageRegionSpecs []string
+
+	// Live captions and translation (media/captions); captions are off without an STT URL.
+	CaptionsSTTURL   string
+	CaptionsSTTKey   string
+	CaptionsSTTModel string
+	TranslateURL     string
+	TranslateKey     string
 
 	MaxParticipants int
 
@@ -93,6 +110,14 @@ type Config struct {
 	// QueueTimeout is how long a customer waits unadmitted before they are told nobody could
 	// take the call yet (and offered to leave a message); 0: never.
 	QueueTimeout time.Duration
+	// QualityInterval is how often the SFU's view of each participant's call quality is
+	// sampled and kept (signaling/quality.go); 0: not sampled.
+	QualityInterval time.Duration
+	// PresenceOfflineGrace is how long a specialist whose consoles all closed still shows their
+	// status before they show offline; QueueOfferDelay is how long a new ad hoc customer is offered
+	// only to available specialists before every specialist is told (signaling/presence.go).
+	PresenceOfflineGrace time.Duration
+	QueueOfferDelay      time.Duration
 
 	ShutdownTimeout time.Duration
 	// DrainDelay is how long /readyz says 503 before the node stops accepting, so that load
@@ -120,6 +145,7 @@ func Defaults() Config {
 		SigningKeyRetention: 90 * 24 * time.Hour,
 		ReminderLead:        time.Hour,
 		QueueTimeout:        10 * time.Minute,
+		QualityInterval:     10 * time.Second,
 		MaxParticipants:     16,
 		SMTPPort:            587,
 		SMTPStartTLS:        "require",
@@ -127,6 +153,8 @@ func Defaults() Config {
 		LogLevel:            "info",
 		LogFormat:           "text",
 
+		PresenceOfflineGrace: time.Minute,
+		QueueOfferDelay:      30 * time.Second,
 		APIRate:              50,
 		APIBurst:             100,
 		IPRate:               20,
@@ -217,6 +245,7 @@ func settings() []setting {
 	return []setting{
 		text("addr", "listen address of the HTTP(S) server", func(c *Config) *string { return &c.Addr }),
 		text("public-url", "base URL of links and the console as users reach it (default: derived from addr)", func(c *Config) *string { return &c.PublicURL }),
+		text("internal-url", "base URL other Assist nodes reach this node at, to relay sockets to the node carrying a session (default: derived from addr, with node-id as the host when addr listens on every interface)", func(c *Config) *string { return &c.InternalURL }),
 		text("data-dir", "directory for all local data (embedded NATS, embedded object store, spool)", func(c *Config) *string { return &c.DataDir }),
 		text("node-id", "name of this node in a cluster (default: the host name)", func(c *Config) *string { return &c.NodeID }),
 		text("tls-cert", "TLS certificate file (PEM); with tls-key, serve HTTPS (phones need it for the camera)", func(c *Config) *string { return &c.TLSCert }),
@@ -238,10 +267,20 @@ func settings() []setting {
 		text("turn-tcp", "listen address of the embedded TURN server over TCP, e.g. 0.0.0.0:3478 (empty: off)", func(c *Config) *string { return &c.TURNTCP }),
 		text("turn-tls", "listen address of TURN over TLS with tls-cert, e.g. 0.0.0.0:5349 or :443 (empty: off)", func(c *Config) *string { return &c.TURNTLS }),
 		text("turn-public-ip", "the IP address browsers reach this node's TURN relays at (default: the host of addr, or 127.0.0.1)", func(c *Config) *string { return &c.TURNPublicIP }),
+		text("turn-relay-ip", "local IP address TURN relay sockets are bound to, e.g. 0.0.0.0 behind 1:1 NAT (default: turn-public-ip)", func(c *Config) *string { return &c.TURNRelayIP }),
+		integer("turn-min-port", "lowest UDP port of TURN relays, with turn-max-port (0: any port)", func(c *Config) *int { return &c.TURNMinPort }),
+		integer("turn-max-port", "highest UDP port of TURN relays, with turn-min-port (0: any port)", func(c *Config) *int { return &c.TURNMaxPort }),
 		boolean("turn-allow-loopback", "let TURN relay to loopback addresses (single-machine use and tests only)", func(c *Config) *bool { return &c.TURNAllowLoopback }),
 		text("ice-tcp", "listen address for media over TCP (ICE-TCP passive candidates) for networks that block UDP, e.g. 0.0.0.0:3479 (empty: UDP and TURN only)", func(c *Config) *string { return &c.ICETCP }),
 		integer("udp-port", "one UDP port for all media (0: one shared port the kernel chooses); every peer connection shares it, so a packet's copies leave in one sendmmsg", func(c *Config) *int { return &c.UDPPort }),
 		list("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func(c *Config) *[]string { return &c.NAT1To1IPs }),
+		text("captions-stt-url", "base URL of an OpenAI-compatible speech-to-text server (POST /v1/audio/transcriptions: OpenAI, whisper.cpp, faster-whisper) for live captions (empty: no captions)", func(c *Config) *string { return &c.CaptionsSTTURL }),
+		text("captions-stt-key", "API key sent to the speech-to-text server as a Bearer token (empty: none)", func(c *Config) *string { return &c.CaptionsSTTKey }),
+		text("captions-stt-model", "speech-to-text model name sent with each utterance (empty: whisper-1)", func(c *Config) *string { return &c.CaptionsSTTModel }),
+		text("translate-url", "base URL of a LibreTranslate server (POST /translate) that translates captions and chat into each reader's language (empty: no translation)", func(c *Config) *string { return &c.TranslateURL }),
+		text("translate-key", "LibreTranslate API key (empty: none)", func(c *Config) *string { return &c.TranslateKey }),
+		boolean("idp-allow-private", "let organisations' identity providers (JWKS URLs) be on loopback or private networks, over plain http too (closed networks and tests only)", func(c *Config) *bool { return &c.IdPAllowPrivate }),
+		list("storage-regions", "more object stores for data residency, comma-separated name=http(s)://KEY:SECRET@host:port/bucket[?region=r] entries; organisations pinned to a name keep their objects there (empty: only the default store)", func(c *Config) *[]string { return &c.StorageRegionSpecs }),
 		boolean("webhook-allow-private", "let webhook endpoints be on loopback or private networks (closed networks and tests only)", func(c *Config) *bool { return &c.WebhookAllowPrivate }),
 		text("smtp-host", "SMTP server for appointment emails (empty: no email)", func(c *Config) *string { return &c.SMTPHost }),
 		integer("smtp-port", "SMTP port", func(c *Config) *int { return &c.SMTPPort }),
@@ -271,7 +310,10 @@ func settings() []setting {
 		duration("console-ttl", "how long a console sign-in lasts", func(c *Config) *time.Duration { return &c.ConsoleTTL }),
 		duration("appointment-grace", "how early before and how late after its window an appointment's link opens", func(c *Config) *time.Duration { return &c.AppointmentGrace }),
 		duration("reminder-lead", "how long before an appointment starts its customer gets a reminder with the link (0: no reminders; none for one booked or moved later than that)", func(c *Config) *time.Duration { return &c.ReminderLead }),
+		duration("quality-interval", "how often the SFU samples each participant's call quality (loss, jitter, round trip, bitrate) and keeps it with the session (0: never; pages still send their own)", func(c *Config) *time.Duration { return &c.QualityInterval }),
 		duration("queue-timeout", "how long a customer waits unadmitted before the page says nobody could take the call yet and offers to leave a message or keep waiting (0: never)", func(c *Config) *time.Duration { return &c.QueueTimeout }),
+		duration("presence-offline-grace", "how long a specialist whose consoles all closed keeps their presence before colleagues see them offline (a reload or a short network drop does not flicker)", func(c *Config) *time.Duration { return &c.PresenceOfflineGrace }),
+		duration("queue-offer-delay", "how long a newly waiting ad hoc customer is offered only to available specialists before every specialist of the organisation is told (0: everyone at once)", func(c *Config) *time.Duration { return &c.QueueOfferDelay }),
 		duration("drain-delay", "how long /readyz answers 503 before a shutdown stops accepting connections (give load balancers time to notice; 0: at once)", func(c *Config) *time.Duration { return &c.DrainDelay }),
 		duration("shutdown-timeout", "how long a graceful shutdown may drain before it forces", func(c *Config) *time.Duration { return &c.ShutdownTimeout }),
 		text("log-level", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
@@ -395,6 +437,22 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("tls-cert and tls-key: set both or neither")
 	}
+	for _, u := range []struct{ name, value string }{{"captions-stt-url", c.CaptionsSTTURL}, {"translate-url", c.TranslateURL}} {
+		if u.value == "" {
+			continue
+		}
+		if parsed, err := url.Parse(u.value); err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+			return fmt.Errorf("%s: %q is not an http(s) URL", u.name, u.value)
+		}
+	}
+	if c.TranslateURL != "" && c.CaptionsSTTURL == "" {
+		return errors.New("translate-url: needs captions-stt-url (translation works on captions and chat of a captioned call)")
+	}
+	if c.InternalURL != "" {
+		if u, err := url.Parse(c.InternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("internal-url: %q is not an http(s) URL", c.InternalURL)
+		}
+	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -409,6 +467,9 @@ func (c *Config) Validate() error {
 	}
 	if c.S3Bucket == "" {
 		return errors.New("s3-bucket: must not be empty")
+	}
+	if _, err := c.StorageRegions(); err != nil {
+		return err
 	}
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		return fmt.Errorf("udp-port: %d is not a port", c.UDPPort)
@@ -428,6 +489,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TURNPublicIP != "" && net.ParseIP(c.TURNPublicIP) == nil {
 		return fmt.Errorf("turn-public-ip: %q is not an IP address", c.TURNPublicIP)
+	}
+	if err := c.validateTURNRelays(); err != nil {
+		return err
 	}
 	switch c.SMTPStartTLS {
 	case "require", "opportunistic", "none":
@@ -470,8 +534,17 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: must be at least 1, got %d", n.name, n.value)
 		}
 	}
+	if c.PresenceOfflineGrace < 0 || c.PresenceOfflineGrace > time.Hour {
+		return errors.New("presence-offline-grace: want 0..1h")
+	}
+	if c.QueueOfferDelay < 0 || c.QueueOfferDelay > time.Hour {
+		return errors.New("queue-offer-delay: want 0..1h")
+	}
 	if c.QueueTimeout < 0 {
 		return errors.New("queue-timeout: must not be negative (0: never)")
+	}
+	if c.QualityInterval != 0 && (c.QualityInterval < 100*time.Millisecond || c.QualityInterval > time.Hour) {
+		return errors.New("quality-interval: 0 (never) or 100ms..1h")
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		return errors.New("read-header-timeout: must be positive")
@@ -539,6 +612,24 @@ func (c *Config) BaseURL(listenAddr string) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
+// NodeURL is where the other nodes reach this one: internal-url, or derived from the listen
+// address (node-id names the host when the address is every interface's, as in containers
+// where the node id is the host name).
+func (c *Config) NodeURL(listenAddr string) string {
+	if c.InternalURL != "" {
+		return strings.TrimRight(c.InternalURL, "/")
+	}
+	scheme := "http"
+	if c.TLS() {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(listenAddr)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = c.NodeID
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
 // Path resolves a name under the data directory.
 func (c *Config) Path(elem ...string) string {
 	return filepath.Join(append([]string{c.DataDir}, elem...)...)
@@ -546,3 +637,34 @@ func (c *Config) Path(elem ...string) string {
 
 // TURN reports whether the embedded TURN server runs.
 func (c *Config) TURN() bool { return c.TURNUDP != "" || c.TURNTCP != "" || c.TURNTLS != "" }
+
+// validateTURNRelays checks where TURN relay sockets go: an IP address of the same family as
+// the public one, and a port range given whole, in order, above the privileged ports.
+func (c *Config) validateTURNRelays() error {
+	if c.TURNRelayIP != "" {
+		relay := net.ParseIP(c.TURNRelayIP)
+		if relay == nil {
+			return fmt.Errorf("turn-relay-ip: %q is not an IP address", c.TURNRelayIP)
+		}
+		if public := net.ParseIP(c.TURNPublicIP); public != nil && (relay.To4() == nil) != (public.To4() == nil) {
+			return fmt.Errorf("turn-relay-ip: %s and turn-public-ip %s are of different address families", c.TURNRelayIP, c.TURNPublicIP)
+		}
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"turn-min-port", c.TURNMinPort}, {"turn-max-port", c.TURNMaxPort}} {
+		if p.port != 0 && (p.port < 1024 || p.port > 65535) {
+			return fmt.Errorf("%s: want 1024..65535 (or 0 for any port), got %d", p.name, p.port)
+		}
+	}
+	switch {
+	case (c.TURNMinPort == 0) != (c.TURNMaxPort == 0):
+		return errors.New("turn-min-port and turn-max-port: set both or neither")
+	case c.TURNMinPort > c.TURNMaxPort:
+		return fmt.Errorf("turn-min-port: %d is above turn-max-port %d", c.TURNMinPort, c.TURNMaxPort)
+	case (c.TURNRelayIP != "" || c.TURNMinPort != 0) && !c.TURN():
+		return errors.New("turn-relay-ip, turn-min-port and turn-max-port: need the embedded TURN server (turn-udp, turn-tcp or turn-tls)")
+	}
+	return nil
+}

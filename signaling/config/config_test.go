@@ -52,6 +52,13 @@ func TestBadSettingsAreNamed(t *testing.T) {
 		{"S3 without credentials", []string{"-s3-endpoint", "127.0.0.1:9000"}, nil, "s3-access-key"},
 		{"a bad ICE server", []string{"-ice-servers", "http://x"}, nil, "ice-servers"},
 		{"a bad bootstrap key", nil, map[string]string{"ASSIST_BOOTSTRAP_API_KEY": "secret"}, "bootstrap-api-key"},
+		{"a TURN relay address that is no IP", []string{"-turn-udp", ":3478", "-turn-relay-ip", "eth0"}, nil, "turn-relay-ip"},
+		{"a TURN relay address of another family", []string{"-turn-udp", ":3478", "-turn-public-ip", "203.0.113.7", "-turn-relay-ip", "::"}, nil, "turn-relay-ip"},
+		{"half a TURN port range", []string{"-turn-udp", ":3478", "-turn-min-port", "50000"}, nil, "turn-min-port and turn-max-port"},
+		{"an upside-down TURN port range", []string{"-turn-udp", ":3478", "-turn-min-port", "50010", "-turn-max-port", "50000"}, nil, "turn-min-port"},
+		{"a privileged TURN port", nil, map[string]string{"ASSIST_TURN_UDP": ":3478", "ASSIST_TURN_MIN_PORT": "80", "ASSIST_TURN_MAX_PORT": "90"}, "turn-min-port"},
+		{"a TURN port beyond 65535", []string{"-turn-udp", ":3478", "-turn-min-port", "60000", "-turn-max-port", "70000"}, nil, "turn-max-port"},
+		{"TURN relay settings without TURN", []string{"-turn-min-port", "50000", "-turn-max-port", "50100"}, nil, "need the embedded TURN server"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

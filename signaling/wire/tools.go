@@ -63,6 +63,7 @@ type ChatSend struct {
 type Chat struct {
 	Meta
 	Text string `json:"text"`
+	ChatTranslations
 }
 
 // Stroke is one annotation mark. Coordinates are normalised to the video frame (or snapshot):

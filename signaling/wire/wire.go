@@ -54,6 +54,9 @@ type Join struct {
 	Token     string `json:"token"`
 	SessionID string `json:"session_id,omitempty"`
 	Name      string `json:"name,omitempty"`
+	// Language is what the participant speaks and reads (BCP 47, such as "fr-CA"), for
+	// captions and translation; empty: the appointment's, else unknown.
+	Language string `json:"language,omitempty"`
 }
 
 // Admit lets a waiting customer into the call.
@@ -231,6 +234,10 @@ func Decode(frame []byte) (Type, any, error) {
 		payload = &RecordSend{}
 	case TypeDiagnostics:
 		payload = &DiagnosticsSend{}
+	case TypeEmergency:
+		payload = &EmergencySend{}
+	case TypeStats:
+		payload = &StatsSend{}
 	case "":
 		return "", nil, Errorf(CodeBadMessage, "message has no type")
 	default:
@@ -285,6 +292,9 @@ func (m *Join) validate() error {
 		return errors.New("session_id is too long")
 	case len(m.Name) > maxNameLen:
 		return fmt.Errorf("name is longer than %d bytes", maxNameLen)
+	}
+	if err := validateLanguage(m.Language); err != nil {
+		return err
 	}
 	m.Name = strings.TrimSpace(m.Name)
 	return nil

@@ -4,8 +4,17 @@
 // Admit/Deny, the roster, Leave and End.
 
 import { summaryLine } from './diagnostics.js';
+import { loadSSOSettings, signInFromFragment } from './idp.js';
+import { Invitations, handoverText } from './invite.js';
 import { LocalMedia } from './media.js';
 import { Session } from './session.js';
+import { CaptionsStrip, readerLanguage } from './captions.js';
+import { EmergencyConsole } from './emergency.js';
+import { Inbox } from './inbox.js';
+import { StaffConsole } from './team.js';
+import { startStats } from './stats.js';
+import { AnalyticsPage } from './analytics.js';
+import { loadSeats, loadToday } from './appointments.js';
 import {
   AnnotationEditor, AnnotationLayer, ScreenShare, SnapshotAnnotations, Timeline, annotatedImage, bindChatForm, formatBytes,
   formatTime, safeURL, senderName, snapshotIdOf, uploadFile,
@@ -15,6 +24,9 @@ import {
 } from './ui.js';
 
 const STORAGE_KEY = 'assist.console';
+// Video messages (inbox.js) and emergencies (emergency.js); set up by init.
+let inbox = null;
+let emergency = null;
 const TITLE = document.title;
 
 /** A failed API call; `status` 0 means the network failed. */
@@ -278,6 +290,7 @@ function leaveCurrent() {
 // ---------------------------------------------------------------- tools
 
 const timeline = new Timeline($('chat-list'), () => current?.session.participantId ?? null);
+const captions = new CaptionsStrip({ strip: $('captions-strip'), toggle: $('captions-button') });
 const annotations = new AnnotationLayer();
 const editor = new AnnotationEditor(annotations,
   (type, payload) => !!current?.session.send(type, payload),
@@ -303,6 +316,7 @@ function activeEditor() {
 
 function resetTools() {
   timeline.clear();
+  captions.reset();
   annotations.reset();
   closeSnapshot();
   snapshotMarks.reset();
@@ -380,6 +394,14 @@ function onToolMessage(type, payload, live) {
       break;
     case 'geolocation':
       showLocation(payload);
+      emergency.location(payload);
+      break;
+    case 'emergency':
+      emergency.flag(payload);
+      timeline.event(payload, payload.active ? 'Emergency flagged.' : 'Emergency ended.');
+      break;
+    case 'handover':
+      timeline.event(payload, handoverText(payload));
       break;
     case 'camera_capabilities':
       cameraCaps = payload;
@@ -599,11 +621,12 @@ function openSession(join, viaLink) {
   resetTools();
   renderQueue();
   renderRoster();
+  emergency.reset();
   $('session-info').textContent = '';
   $('remote-placeholder').hidden = false;
 
   const media = new LocalMedia();
-  const session = new Session({ join, media });
+  const session = new Session({ join: { ...join, language: readerLanguage() }, media });
   const grid = new VideoGrid($('remote-videos'), (stream) => {
     const p = roster.find((x) => x.participant_id && (stream.id === x.participant_id || stream.id.includes(x.participant_id)));
     return p ? (p.name || (p.role === 'customer' ? 'Customer' : 'Specialist')) : '';
@@ -642,12 +665,13 @@ function openSession(join, viaLink) {
     attachAnnotations();
   }));
   session.addEventListener('notice', mine(({ message }) => notify(message)));
-  session.addEventListener('message', mine(({ type, payload }) => onToolMessage(type, payload ?? {}, true)));
+  session.addEventListener('message', mine(({ type, payload }) => captions.handle(type, payload ?? {}) || onToolMessage(type, payload ?? {}, true)));
 
   clearInterval(queueTimer);
   queueTimer = setInterval(refreshWaitTimes, 15000);
   showView('call-view');
   session.start();
+  startStats(session);
 }
 
 function attachLocal(media) {
@@ -810,8 +834,12 @@ function onEndClosed() {
 
 // ---------------------------------------------------------------- routing
 
+const analytics = new AnalyticsPage({ api });
+let staffConsole = null;
+
 function route() {
   const link = linkToken();
+  staffConsole?.sync(); // team.js: presence, team chat and the live queue while signed in
   if (link) {
     $('sign-out-button').hidden = true;
     if (!current) openSession({ token: link }, true);
@@ -832,13 +860,32 @@ function route() {
     if (current?.join.session_id !== id) openSession({ token: c.token, session_id: id }, false);
     return;
   }
+  if (window.location.hash === '#analytics') {
+    leaveCurrent();
+    setState('idle');
+    showView('analytics-view');
+    analytics.show();
+    return;
+  }
   leaveCurrent();
   setState('idle');
   showView('sessions-view');
   loadSessions();
+  inbox.load();
+  loadToday({ api, token: c.token, open: openFromList });
+  loadSeats({ api }).then(({ auditor }) => { $('analytics-link').hidden = !auditor; });
+  loadSSOSettings({ api });
 }
 
 function init() {
+  // Colleagues, experts and hand-over (invite.js).
+  new Invitations({
+    api, token: () => (linkToken() ? '' : credentials()?.token ?? ''), sessionId: () => current?.join.session_id ?? null,
+    leave: () => current?.session.leave(),
+  });
+  inbox = new Inbox({ api, failed: apiFailed });
+  staffConsole = new StaffConsole({ token: () => (linkToken() ? '' : credentials()?.token ?? ''), open: openFromList });
+  emergency = new EmergencyConsole({ send: (type, payload) => !!current?.session.send(type, payload) });
   installDebug(() => current?.session.call ?? null, {
     localStream: () => current?.media.stream ?? null,
     participantId: () => current?.session.participantId ?? null,
@@ -934,7 +981,10 @@ function init() {
   window.addEventListener('popstate', scheduleRoute);
   // A reload or a closed tab is not hanging up: the others see "reconnecting" until the grace ends.
   window.addEventListener('pagehide', () => current?.session.disconnect());
-  route();
+  signInFromFragment(STORAGE_KEY).then((error) => {
+    route();
+    if (error) showLoginError(error);
+  });
 }
 
 init();

@@ -2,8 +2,13 @@
 // room, the call, and the end. The link token is the last path segment.
 
 import { AudioMeter, playTone, renderResult, runDiagnostics } from './diagnostics.js';
+import { ExpertPointer, handoverText } from './invite.js';
 import { LocalMedia, describeMediaError } from './media.js';
 import { Session } from './session.js';
+import { CaptionsStrip, readerLanguage } from './captions.js';
+import { EmergencyShare } from './emergency.js';
+import { Voicemail } from './voicemail.js';
+import { startStats } from './stats.js';
 import {
   AnnotationLayer, ScreenShare, SnapshotAnnotations, Timeline, bindChatForm, safeURL, snapshotIdOf, upload, uploadFile,
 } from './tools.js';
@@ -22,10 +27,14 @@ let lastCameraCommand = '';
 let cameraBefore = null; // {torch, zoom} before the specialist changed them
 
 const timeline = new Timeline($('chat-list'), () => session?.participantId ?? null);
+const captions = new CaptionsStrip({ strip: $('captions-strip'), toggle: $('captions-button') });
 // The specialist's drawings and pointer, over the self-view (the camera
 // picture they are drawn on; mirrored like the self-view).
 const annotations = new AnnotationLayer({ mirrored: () => media.facingUser, follow: true });
 const screenShare = new ScreenShare(() => session);
+// Video messages when nobody could take the call, and location sharing in an emergency.
+const voicemail = new Voicemail({ sessionId: () => session?.sessionId ?? '', token: () => linkToken() });
+const emergencyShare = new EmergencyShare({ send: (type, payload) => !!session?.send(type, payload) });
 
 // The photos the specialist marks up: every snapshot's marks are kept (history
 // replays them); the one being marked up is shown over the call.
@@ -49,8 +58,15 @@ const grid = new VideoGrid($('remote-videos'), (stream) => {
   return p ? (p.name || roleName(p.role)) : '';
 });
 
+// An invited expert (this page opened with an expert link) points at videos.
+new ExpertPointer($('remote-videos'), {
+  send: (type, payload) => !!session?.send(type, payload),
+  role: () => session?.role ?? null,
+  participantOf: (streamId) => roster.find((x) => x.participant_id && streamId.includes(x.participant_id))?.participant_id ?? '',
+});
+
 function roleName(role) {
-  return role === 'specialist' ? 'Specialist' : 'Participant';
+  return role === 'specialist' ? 'Specialist' : role === 'expert' ? 'Expert' : 'Participant';
 }
 
 // ---------------------------------------------------------------- tools
@@ -119,6 +135,9 @@ function onToolMessage(type, payload, live) {
     case 'snapshot_request':
       if (live) sendSnapshot();
       break;
+    case 'handover':
+      timeline.event(payload, handoverText(payload));
+      break;
     case 'snapshot_taken': {
       const snap = payload.snapshot ?? {};
       if (snap.id) snapshots.set(snap.id, snap); // a replayed entry brings a freshly signed URL
@@ -135,6 +154,12 @@ function onToolMessage(type, payload, live) {
       break;
     case 'camera_control':
       if (live) controlCamera(payload);
+      break;
+    case 'emergency':
+      emergencyShare.apply(payload, live);
+      break;
+    case 'after_hours':
+      voicemail.open('after_hours', payload.opens_at ?? '');
       break;
     case 'recording': {
       // `starting` comes to everyone before anything is recorded.
@@ -497,7 +522,7 @@ function join(event) {
   }
   $('join-button').disabled = true;
   const name = $('name-input').value.trim().slice(0, 80);
-  session = new Session({ join: { token, name }, media });
+  session = new Session({ join: { token, name, language: readerLanguage() }, media });
   session.addEventListener('state', ({ detail }) => onState(detail));
   session.addEventListener('waiting', ({ detail }) => {
     // The place is in the organisation's whole line; the estimate is absent until the
@@ -530,6 +555,7 @@ function join(event) {
     leave.textContent = 'Leave a message';
     leave.addEventListener('click', () => {
       box.remove();
+      voicemail.open('queue_timeout');
       chatOpen = true;
       updateToolsVisibility();
       $('chat-input').placeholder = 'Your message for the specialists';
@@ -556,8 +582,9 @@ function join(event) {
     else if (detail.state === 'disconnected' || detail.state === 'failed') setStatus('Connection unstable, reconnecting…');
   });
   session.addEventListener('notice', ({ detail }) => notify(detail.message));
-  session.addEventListener('message', ({ detail }) => onToolMessage(detail.type, detail.payload ?? {}, true));
+  session.addEventListener('message', ({ detail }) => captions.handle(detail.type, detail.payload ?? {}) || onToolMessage(detail.type, detail.payload ?? {}, true));
   session.start();
+  startStats(session);
 }
 
 function onState({ state, position, reason, message }) {
@@ -572,7 +599,7 @@ function onState({ state, position, reason, message }) {
   if (state !== 'in-call') {
     capabilitiesSent = false;
     screenShare.stop();
-  } else if (!capabilitiesSent) {
+  } else if (!capabilitiesSent && session?.role !== 'expert') { // an invited expert's camera is not controlled
     capabilitiesSent = true;
     sendCapabilities().catch((err) => console.warn(`assist: camera capabilities: ${err.message}`));
   }
@@ -588,6 +615,7 @@ function onState({ state, position, reason, message }) {
       showView('waiting-view');
       break;
     case 'in-call':
+      voicemail.close();
       setStatus('In call');
       $('remote-placeholder').hidden = grid.size > 0;
       showView('call-view');
@@ -609,6 +637,8 @@ function onState({ state, position, reason, message }) {
 }
 
 function finish(state, { title = 'Something went wrong', message = '', rejoin = false } = {}) {
+  voicemail.close();
+  emergencyShare.stop();
   setState(state);
   updateToolsVisibility();
   stopDiagnostics();

@@ -164,6 +164,7 @@ export class Session extends EventTarget {
     const join = { token: this.#join.token };
     if (this.#join.session_id) join.session_id = this.#join.session_id;
     if (this.#join.name) join.name = this.#join.name;
+    if (this.#join.language) join.language = this.#join.language;
     signal.send(MessageType.JOIN, join);
   }
 

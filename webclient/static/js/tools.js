@@ -94,7 +94,11 @@ export class Timeline {
     const mine = msg.from?.participant_id && msg.from.participant_id === this.#selfId();
     return this.#add(msg, el('li', { class: `chat-item chat-message${mine ? ' mine' : ''}`, dataset: { type: 'chat' } },
       this.#head(msg),
-      el('p', { class: 'chat-text', text: String(msg.text ?? '') })));
+      el('p', { class: 'chat-text', text: String(msg.text ?? '') }),
+      // Translated for this reader (captions.js): the translation under the original.
+      msg.translation?.text
+        ? el('p', { class: 'chat-translation', lang: msg.translation.language || false, dataset: { testid: 'chat-translation', label: `(${msg.translation.language})` }, text: String(msg.translation.text) })
+        : null));
   }
 
   /** Adds a shared file with its download link. */
