@@ -16,6 +16,7 @@ import (
 // customer with an English translation under it.
 func TestBrowserCaptionsAppearOnTheOtherPage(t *testing.T) {
 	stt := newFakeSTT(t, "Can you hear me?")
+	stt.quietAfter = 4 // a few captions each way, then no more work for a loaded machine
 	mt := newFakeTranslate(t, map[string]string{
 		"en>fr:Can you hear me?":     "Vous m'entendez ?",
 		"fr>en:Bonjour, je regarde.": "Hello, I am looking.",

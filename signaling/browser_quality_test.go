@@ -192,7 +192,11 @@ func TestBrowserConsoleTodaySeatsAndAnalytics(t *testing.T) {
 	})
 
 	t.Run("Join opens the appointment's session in the console", func(t *testing.T) {
+		loads, err := browsertest.Eval[string](supervisor, `document.querySelector('[data-testid="today-list"]').dataset.loads || '0'`)
+		must(t, "today's list loads", err)
 		must(t, "back", browsertest.Click(supervisor, `[data-testid="analytics-back"]`))
+		// The sessions view lists today's appointments afresh: click the new list's button.
+		must(t, "today listed again", browsertest.WaitFor(supervisor, fmt.Sprintf(`Number(document.querySelector('[data-testid="today-list"]').dataset.loads || 0) > %s`, loads), 10*time.Second))
 		must(t, "join", browsertest.Click(supervisor, fmt.Sprintf(`[data-appointment-id=%q] [data-testid="appointment-open"]`, apt.ID)))
 		must(t, "in the session", browsertest.WaitFor(supervisor, `document.body.dataset.state === 'in-call' || document.body.dataset.state === 'waiting'`, 15*time.Second))
 		got := ts.getSession(t, apt.SessionID)

@@ -41,10 +41,15 @@ type fakeSTT struct {
 	// mode: 0 answers, 1 answers 503, 2 hangs until the caller gives up.
 	mode     atomic.Int32
 	received chan int // utterance sizes, as they arrive
+	// quietAfter > 0 answers silence (blank text: no caption) after that many utterances in
+	// each language, like Whisper on a room tone.
+	quietAfter int
+	mu         sync.Mutex
+	heard      map[string]int // utterances answered, by language hint
 }
 
 func newFakeSTT(t *testing.T, texts ...string) *fakeSTT {
-	f := &fakeSTT{texts: texts, received: make(chan int, 64)}
+	f := &fakeSTT{texts: texts, received: make(chan int, 64), heard: map[string]int{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/audio/transcriptions" {
 			http.Error(w, `{"error":{"message":"not found"}}`, http.StatusNotFound)
@@ -74,6 +79,12 @@ func newFakeSTT(t *testing.T, texts ...string) *fakeSTT {
 		}
 		n := int(f.n.Add(1) - 1)
 		text := f.texts[min(n, len(f.texts)-1)]
+		f.mu.Lock()
+		f.heard[r.FormValue("language")]++
+		if f.quietAfter > 0 && f.heard[r.FormValue("language")] > f.quietAfter {
+			text = ""
+		}
+		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"task": "transcribe", "language": "english", "duration": 1.2, "text": " " + text,

@@ -191,11 +191,13 @@ func (l *waitingLine) join(dialer *websocket.Dialer, url string, i int, tok, ses
 	}
 	raw, _ := json.Marshal(wire.Join{Token: tok, Name: "Customer " + strconv.Itoa(i)})
 	if err := conn.WriteJSON(wire.Envelope{Type: wire.TypeJoin, Payload: raw}); err != nil {
+		_ = conn.Close()
 		return err
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var env wire.Envelope
 	if err := conn.ReadJSON(&env); err != nil || env.Type != wire.TypeWelcome {
+		_ = conn.Close()
 		return fmt.Errorf("join %d: %v %s", i, err, env.Payload)
 	}
 	var welcome wire.Welcome

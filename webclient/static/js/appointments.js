@@ -77,6 +77,7 @@ export async function loadToday({ api, token, open }) {
     const full = await Promise.all(wanted.map((a) => api('GET', `/v1/appointments/${encodeURIComponent(a.id)}`).catch(() => a)));
     const now = Date.now();
     list.replaceChildren(...full.map((a) => appointmentItem(a, me, open, now)));
+    list.dataset.loads = String(Number(list.dataset.loads || 0) + 1); // each fresh list, for tests
     $('today-status').textContent = full.length === 0 ? 'No appointments today.'
       : full.length === 1 ? '1 appointment today' : `${full.length} appointments today`;
   } catch (err) {
