@@ -62,6 +62,7 @@ func (s *Server) routes() http.Handler {
 	handle("POST /v1/sessions", s.authorized(s.handleCreateSession))
 	handle("GET /v1/sessions", s.authorized(s.handleListSessions))
 	handle("GET /v1/sessions/{id}", s.authorized(s.handleGetSession))
+	handle("POST "+internalRoute, s.handleInternalMedia) // forward.go: signed by a node of the cluster
 	handle("DELETE /v1/sessions/{id}", s.authorized(s.handleDeleteSession))
 	handle("POST /v1/sessions/{id}/end", s.authorized(s.handleEndSession))
 	handle("GET /v1/organization", s.authorized(s.handleGetOrganization))
@@ -350,6 +351,7 @@ func (s *Server) handleListSessions(w http.ResponseWriter, r *http.Request) {
 	for i := range list {
 		out.Data = append(out.Data, s.sessionView(&list[i]))
 	}
+	s.fillRemoteTracks(r.Context(), list, out.Data) // counters from the sessions' media nodes
 	if more && len(list) > 0 {
 		out.NextCursor = list[len(list)-1].ID
 	}
@@ -363,6 +365,9 @@ func (s *Server) handleGetSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := s.sessionView(sess)
+	one := []api.Session{out}
+	s.fillRemoteTracks(r.Context(), []rooms.Session{*sess}, one) // counters from the media node
+	out = one[0]
 	entries, err := s.rooms.Timeline(r.Context(), sess.OrgID, sess.ID)
 	if err != nil {
 		s.internalError(w, r, err)

@@ -211,6 +211,9 @@ func (s *Server) autoRecord(orgID, sessionID string) {
 		if err != nil || !org.Policy.AutoRecord || len(s.activeRecordings(orgID, sessionID)) > 0 {
 			return
 		}
+		if s.forwardAutoRecord(ctx, orgID, sessionID) { // the room is on another node (forward.go)
+			return
+		}
 		s.autoRecordMu.Lock() // one start per session even when two admissions race
 		defer s.autoRecordMu.Unlock()
 		if len(s.activeRecordings(orgID, sessionID)) > 0 {

@@ -68,6 +68,9 @@ func (s *Server) handleStartRecording(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusConflict, "invalid-state", "the session has ended")
 		return
 	}
+	if s.forwardStartRecording(w, r, sess) { // the room is on another node (forward.go)
+		return
+	}
 	id, err := s.startRecording(r.Context(), sess.OrgID, sess.ID)
 	if err != nil {
 		s.internalError(w, r, err)
@@ -84,6 +87,9 @@ func (s *Server) handleStopRecording(w http.ResponseWriter, r *http.Request) {
 	s.recordingMu.Lock()
 	owner, ok := s.recordingOwners[id]
 	s.recordingMu.Unlock()
+	if !ok && s.forwardStopRecording(w, r) { // running on the session's node (forward.go)
+		return
+	}
 	if !ok || owner.orgID != c.OrgID || owner.sessionID != r.PathValue("id") {
 		problem.Write(w, r, http.StatusNotFound, "not-found", "no such recording running on this session")
 		return

@@ -914,8 +914,11 @@ func (p *participant) record(ctx context.Context, action, target string) {
 // auditEvent describes something this participant did.
 func (p *participant) auditEvent(action, target string) audit.Event {
 	kind := audit.ActorCustomer
-	if p.role == rooms.RoleSpecialist {
+	switch p.role {
+	case rooms.RoleSpecialist:
 		kind = audit.ActorSpecialist
+	case rooms.RoleExpert:
+		kind = audit.ActorExpert
 	}
 	return audit.Event{OrgID: p.orgID, Actor: audit.Actor{Kind: kind, ID: p.id, Name: p.name},
 		Action: action, SessionID: p.sessionID, Target: target, RemoteAddr: p.remoteAddr}

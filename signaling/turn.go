@@ -136,6 +136,7 @@ func (s *Server) iceServersFor(orgID, sessionID string) []wire.ICEServer {
 func (s *Server) closeSessionMedia(orgID, sessionID string) {
 	s.stopRecordings(orgID, sessionID)
 	s.sfu.CloseRoom(sessionID)
+	s.closeRemoteMedia(orgID, sessionID) // the room may be on another node (forward.go)
 	if s.turn != nil {
 		s.turn.RevokeSession(orgID + "." + sessionID)
 	}

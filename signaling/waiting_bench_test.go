@@ -349,7 +349,7 @@ func TestWaitingLineOf200KnowsEveryPlaceAfterAnAdmission(t *testing.T) {
 // binary again, see waitingClients), so the node process holds all n sockets, as a real node
 // does, and its memory is the node's alone:
 //
-//	go test -run '^$' -bench BenchmarkWaitingRoom -benchtime 1x -timeout 30m ./signaling/
+//	go test -run '^$' -bench BenchmarkWaitingRoom -benchtime 1x -timeout 45m ./signaling/
 //
 // heap-B/waiting and stack-B/waiting are the Go heap and goroutine stacks after parking minus
 // before creating the sessions, per customer (a GC first, so live memory only); rss-B/waiting

@@ -262,7 +262,7 @@ func parkWaitingLineElsewhere(tb testing.TB, n int) *remoteWaitingLine {
 		}
 	})
 	var retried int
-	if reply := line.reply(tb, 10*time.Minute); !strings.HasPrefix(reply, "parked ") {
+	if reply := line.reply(tb, 30*time.Minute); !strings.HasPrefix(reply, "parked ") {
 		tb.Fatalf("the customers' process: %s", reply)
 	} else if retried, _ = strconv.Atoi(strings.TrimPrefix(reply, "parked ")); retried > 0 {
 		tb.Logf("%d joins failed and were tried again (see the node's errors above)", retried)

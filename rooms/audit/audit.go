@@ -61,6 +61,7 @@ const (
 	ActorSpecialist ActorKind = "specialist"
 	ActorAPIKey     ActorKind = "api_key"
 	ActorCustomer   ActorKind = "customer"
+	ActorExpert     ActorKind = "expert" // an outside expert invited into one session
 	ActorSystem     ActorKind = "system"
 )
 
@@ -238,7 +239,7 @@ func validAction(s string) bool {
 
 func validActorKind(k ActorKind) bool {
 	switch k {
-	case ActorSpecialist, ActorAPIKey, ActorCustomer, ActorSystem:
+	case ActorSpecialist, ActorAPIKey, ActorCustomer, ActorExpert, ActorSystem:
 		return true
 	}
 	return false
