@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -440,8 +441,13 @@ func TestSpecialistLink(t *testing.T) {
 
 	must(t, browsertest.Navigate(tab, srv.URL+"/s/spec.link.jwt"))
 	join := sfu.next(t, 10*time.Second)
-	if join.Type != "join" || string(join.Payload) != `{"token":"spec.link.jwt"}` {
-		t.Fatalf("first message %s %s", join.Type, join.Payload)
+	var payload struct {
+		Token    string `json:"token"`
+		Language string `json:"language"` // the browser's, for captions in the reader's language
+	}
+	if err := json.Unmarshal(join.Payload, &payload); join.Type != "join" || err != nil ||
+		payload.Token != "spec.link.jwt" || !regexp.MustCompile(`^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$`).MatchString(payload.Language) {
+		t.Fatalf("first message %s %s, want join with the link's token and the browser's language", join.Type, join.Payload)
 	}
 	sfu.conn(t)
 	must(t, browsertest.WaitState(tab, "in-call", 10*time.Second))
