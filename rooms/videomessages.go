@@ -133,6 +133,49 @@ func (s *Store) DeleteVideoMessage(ctx context.Context, orgID, id string) error 
 	return kv.Purge(ctx, sessionKey(orgID, id))
 }
 
+// DeleteVideoMessagesWhere forgets the records of an organisation's messages that match (those
+// of a session being deleted, those whose recording the retention job removed) and returns how
+// many it forgot. The objects are the caller's to delete; deleting a record twice is harmless.
+func (s *Store) DeleteVideoMessagesWhere(ctx context.Context, orgID string, match func(*VideoMessage) bool) (int, error) {
+	if !ValidID(orgID) {
+		return 0, nil
+	}
+	kv, err := s.videoMessages(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lister, err := kv.ListKeysFiltered(ctx, orgID+".*")
+	if err != nil {
+		return 0, err
+	}
+	var keys []string
+	for key := range lister.Keys() {
+		keys = append(keys, key)
+	}
+	_ = lister.Stop()
+	deleted := 0
+	var errs []error
+	for _, key := range keys {
+		m, _, err := getJSON[VideoMessage](ctx, kv, key)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !match(m) {
+			continue
+		}
+		if err := kv.Purge(ctx, key); err != nil {
+			errs = append(errs, fmt.Errorf("rooms: delete video message %s: %w", m.ID, err))
+			continue
+		}
+		deleted++
+	}
+	return deleted, errors.Join(errs...)
+}
+
 // VideoMessageFilter selects messages: by state ("" for all) and session, a page after a cursor.
 type VideoMessageFilter struct {
 	State     string

@@ -218,22 +218,14 @@ func TestAPICallsReachTheSessionsMediaNode(t *testing.T) {
 		}
 
 		// Audited once each, by the node that took the call.
-		waitAudit(t, n1, n1.APIKey, audit.ActionRecordingStop, func(e audit.Event) bool { return e.Target == rec.ID })
-		for _, action := range []string{audit.ActionRecordingStart, audit.ActionRecordingStop} {
-			var page struct {
-				Data []audit.Event `json:"data"`
+		eventually(t, 15*time.Second, "one start and one stop event for the recording", func() bool {
+			starts, ok1 := auditCount(n1, audit.ActionRecordingStart, rec.ID)
+			stops, ok2 := auditCount(n1, audit.ActionRecordingStop, rec.ID)
+			if starts > 1 || stops > 1 {
+				t.Fatalf("%d start and %d stop events for %s, want 1 each", starts, stops, rec.ID)
 			}
-			n1.do(t, "GET", "/v1/audit-events?action="+action, n1.APIKey, nil, &page)
-			n := 0
-			for _, e := range page.Data {
-				if e.Target == rec.ID {
-					n++
-				}
-			}
-			if n != 1 {
-				t.Errorf("%d %s events for %s, want 1", n, action, rec.ID)
-			}
-		}
+			return ok1 && ok2 && starts == 1 && stops == 1
+		})
 	})
 
 	t.Run("an automatic recording asked for on n1 runs on n2", func(t *testing.T) {
@@ -265,6 +257,7 @@ func TestAPICallsReachTheSessionsMediaNode(t *testing.T) {
 			want   int
 		}{
 			{"a call signed by a node of the cluster is served", signed, body, 200},
+			{"the same call again is refused as a replay", signed, body, 403},
 			{"a call without the header is refused", "", body, 403},
 			{"a call signed with another secret is refused", forger.signInternal(body, time.Now()), body, 403},
 			{"a signed header on another body is refused", signed, tampered, 403},
@@ -289,6 +282,37 @@ func TestAPICallsReachTheSessionsMediaNode(t *testing.T) {
 			t.Fatalf("the room on n2 has %d participants after the forged calls, want 2", len(got))
 		}
 	})
+
+	t.Run("ending the session through n3 frees its room on n2", func(t *testing.T) {
+		if resp := n3.do(t, "POST", "/v1/sessions/"+s.ID+"/end", n3.APIKey, nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("end through n3: %d", resp.StatusCode)
+		}
+		eventually(t, 15*time.Second, "n2 has no room left", func() bool { return nodes["n2"].sfu.Rooms() == 0 })
+	})
+}
+
+// auditCount counts the organisation's audit events of an action on a target; ok is false when
+// the trail did not answer (the query is retried).
+func auditCount(ts *testServer, action, target string) (n int, ok bool) {
+	req, _ := http.NewRequest("GET", ts.URL+"/v1/audit-events?action="+action, nil)
+	req.Header.Set("Authorization", "Bearer "+ts.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Data []audit.Event `json:"data"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&page) != nil {
+		return 0, false
+	}
+	for _, e := range page.Data {
+		if e.Target == target {
+			n++
+		}
+	}
+	return n, true
 }
 
 // activeRecordingsAnyOrg lists the recordings of a session running on this node.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -62,6 +63,37 @@ type mediaCall struct {
 	SessionIDs  []string `json:"session_ids"` // one, or several for stats
 	RecordingID string   `json:"recording_id,omitempty"`
 	Caller      string   `json:"caller,omitempty"` // who asked, for the media node's logs
+	Nonce       string   `json:"nonce"`            // makes every call's signature unique
+}
+
+// replayGuard remembers the signatures of the internal calls served within the allowed skew:
+// a call captured on the way is not served twice.
+type replayGuard struct {
+	mu    sync.Mutex
+	seen  map[string]time.Time // signature → when it stops being acceptable anyway
+	sweep time.Time            // when to forget the expired ones next
+}
+
+// first reports whether sig is new, and remembers it.
+func (g *replayGuard) first(sig string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seen == nil {
+		g.seen = map[string]time.Time{}
+	}
+	if now.After(g.sweep) {
+		for k, until := range g.seen {
+			if now.After(until) {
+				delete(g.seen, k)
+			}
+		}
+		g.sweep = now.Add(relayMaxSkew)
+	}
+	if _, ok := g.seen[sig]; ok {
+		return false
+	}
+	g.seen[sig] = now.Add(2 * relayMaxSkew)
+	return true
 }
 
 // mediaStatsReply is the media node's counters by session.
@@ -82,24 +114,25 @@ func (c *cluster) signInternal(body []byte, now time.Time) string {
 	return url.Values{"node": {c.self.ID}, "ts": {ts}, "sig": {c.internalMAC(c.self.ID, ts, body)}}.Encode()
 }
 
-// verifyInternal checks an Assist-Internal header against the body; it returns the sender.
-func (c *cluster) verifyInternal(header string, body []byte, now time.Time) (string, bool) {
+// verifyInternal checks an Assist-Internal header against the body; it returns the sender and
+// the signature.
+func (c *cluster) verifyInternal(header string, body []byte, now time.Time) (node, sig string, ok bool) {
 	v, err := url.ParseQuery(header)
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
-	node, ts := v.Get("node"), v.Get("ts")
+	node, ts, sig := v.Get("node"), v.Get("ts"), v.Get("sig")
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil || node == "" {
-		return "", false
+		return "", "", false
 	}
 	if d := now.Sub(time.Unix(sec, 0)); d > relayMaxSkew || d < -relayMaxSkew {
-		return "", false
+		return "", "", false
 	}
-	if !hmac.Equal([]byte(v.Get("sig")), []byte(c.internalMAC(node, ts, body))) {
-		return "", false
+	if !hmac.Equal([]byte(sig), []byte(c.internalMAC(node, ts, body))) {
+		return "", "", false
 	}
-	return node, true
+	return node, sig, true
 }
 
 // remoteMediaNode is the session's media node when it is another live node.
@@ -116,6 +149,9 @@ var errForward = errors.New("the node carrying the session did not answer")
 // callMediaNode sends one call to a media node and returns its status and body.
 func (s *Server) callMediaNode(ctx context.Context, node rooms.Node, call mediaCall) (int, []byte, error) {
 	call.To = node.ID
+	nonce := make([]byte, 12)
+	_, _ = rand.Read(nonce)
+	call.Nonce = hex.EncodeToString(nonce)
 	body, err := json.Marshal(call)
 	if err != nil {
 		return 0, nil, err
@@ -350,10 +386,16 @@ func (s *Server) handleInternalMedia(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusRequestEntityTooLarge, "too-large", "request body is too large")
 		return
 	}
-	from, ok := s.cluster.verifyInternal(r.Header.Get(internalHeader), body, time.Now())
+	now := time.Now()
+	from, sig, ok := s.cluster.verifyInternal(r.Header.Get(internalHeader), body, now)
 	if !ok {
 		s.log.Warn("internal call did not verify", "remote", r.RemoteAddr)
 		problem.Write(w, r, http.StatusForbidden, "forbidden", "not signed by a node of this cluster")
+		return
+	}
+	if !s.cluster.internalSeen.first(sig, now) {
+		s.log.Warn("internal call replayed", "remote", r.RemoteAddr, "from_node", from)
+		problem.Write(w, r, http.StatusForbidden, "forbidden", "this call was already served")
 		return
 	}
 	var call mediaCall

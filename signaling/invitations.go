@@ -53,6 +53,8 @@ type createInvitation struct {
 	Email            string               `json:"email,omitempty"`
 	Phone            string               `json:"phone,omitempty"`
 	ExpiresInSeconds int                  `json:"expires_in_seconds,omitempty"`
+	// Language of the email or SMS that brings an expert their link (invitenotify.go).
+	Language string `json:"language,omitempty"`
 }
 
 type invitationView struct {
@@ -73,6 +75,8 @@ type invitationView struct {
 	ParticipantID string     `json:"participant_id,omitempty"`
 	// URL is the expert's link, in the reply that creates it only.
 	URL string `json:"url,omitempty"`
+	// Notifications: where an expert's link was sent by email or SMS (invitenotify.go).
+	Notifications []notificationView `json:"notifications,omitempty"`
 }
 
 type invitationList struct {
@@ -135,7 +139,7 @@ func (s *Server) handleCreateInvitation(w http.ResponseWriter, r *http.Request) 
 	in.Name, in.Email, in.Phone = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email), strings.TrimSpace(in.Phone)
 	switch in.Kind {
 	case rooms.InviteColleague:
-		if in.Name != "" || in.Email != "" || in.Phone != "" || in.ExpiresInSeconds != 0 {
+		if in.Name != "" || in.Email != "" || in.Phone != "" || in.ExpiresInSeconds != 0 || in.Language != "" {
 			problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", "a colleague is named by specialist_id only")
 			return
 		}
@@ -168,6 +172,11 @@ func (s *Server) handleCreateInvitation(w http.ResponseWriter, r *http.Request) 
 		case in.ExpiresInSeconds > 0:
 			ttl = time.Duration(in.ExpiresInSeconds) * time.Second
 		}
+		lang, ok := expertLanguage(in.Language)
+		if !ok {
+			problem.Write(w, r, http.StatusUnprocessableEntity, "invalid-field", "language: a language tag such as en or fr-ca")
+			return
+		}
 		inv.Name, inv.Email, inv.Phone = in.Name, in.Email, in.Phone
 		token, exp, err := s.issuer.IssueLink(sess.OrgID, sess.ID, auth.RoleExpert, ttl)
 		if err != nil {
@@ -188,6 +197,12 @@ func (s *Server) handleCreateInvitation(w http.ResponseWriter, r *http.Request) 
 		s.record(r.Context(), s.auditFromRequest(r, actionInvitationCreate, sess.ID, "expert:"+created.ID))
 		out := viewInvitation(created, now)
 		out.URL = s.baseURL + "/e/" + token
+		if err := s.sendExpertInvitation(r.Context(), created, out.URL, lang); err != nil {
+			s.log.Error("queue expert invitation", "invitation", created.ID, "err", err)
+		}
+		if err := s.invitationNotifications(r.Context(), created, &out); err != nil {
+			s.log.Warn("expert invitation notifications", "invitation", created.ID, "err", err)
+		}
 		w.Header().Set("Location", "/v1/sessions/"+sess.ID+"/invitations/"+created.ID)
 		writeJSON(w, http.StatusCreated, out)
 		return
@@ -256,7 +271,11 @@ func (s *Server) handleListInvitations(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	out := invitationList{Data: make([]invitationView, 0, len(list))}
 	for i := range list {
-		out.Data = append(out.Data, viewInvitation(&list[i], now))
+		v := viewInvitation(&list[i], now)
+		if err := s.invitationNotifications(r.Context(), &list[i], &v); err != nil {
+			s.log.Warn("expert invitation notifications", "invitation", list[i].ID, "err", err)
+		}
+		out.Data = append(out.Data, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

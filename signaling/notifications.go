@@ -49,6 +49,9 @@ func (s *Server) openNotifier(ctx context.Context) error {
 // cancelled or moved after it was queued (say, while the provider was failing): the new time
 // gets a reminder of its own.
 func (s *Server) notificationStillWanted(ctx context.Context, m notify.Message) (string, error) {
+	if m.Kind == notify.KindInvitation {
+		return s.expertInvitationStillWanted(ctx, m)
+	}
 	if m.Kind != notify.KindReminder {
 		return "", nil
 	}

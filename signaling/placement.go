@@ -30,6 +30,8 @@ type cluster struct {
 	live   map[string]rooms.Node // the last poll, with placements made since
 	polled bool                  // live has been read at least once
 	seen   map[string]rooms.Node // what the previous poll saw, to notice deaths
+
+	internalSeen replayGuard // signed internal calls already served (forward.go)
 }
 
 const (

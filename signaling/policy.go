@@ -230,8 +230,8 @@ func (s *Server) autoRecord(orgID, sessionID string) {
 }
 
 // handleDeleteSession ends a session if it is still running, then deletes everything stored
-// for it: recordings, snapshots and files in object storage, its chat and tool timeline, and
-// its record. The audit trail keeps that it happened.
+// for it: recordings, snapshots and files in object storage, the records of its video messages,
+// its chat and tool timeline, and its record. The audit trail keeps that it happened.
 func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r)
 	sess, err := s.rooms.Session(r.Context(), c.OrgID, r.PathValue("id"))
@@ -246,6 +246,14 @@ func (s *Server) handleDeleteSession(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.closeSessionMedia(sess.OrgID, sess.ID) // recordings stop and queue their last files
+	// The video messages' records go first, so none is ever listed without its recording; a
+	// failure after this leaves only objects, which deleting the session again removes.
+	if _, err := s.rooms.DeleteVideoMessagesWhere(r.Context(), sess.OrgID, func(m *rooms.VideoMessage) bool {
+		return m.SessionID == sess.ID
+	}); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
 	if err := s.deleteSessionObjects(r.Context(), sess.OrgID, sess.ID); err != nil {
 		s.internalError(w, r, err)
 		return
@@ -327,17 +335,31 @@ func (s *Server) applyRetention(ctx context.Context, now time.Time) error {
 		}
 		cutoff := now.Add(-time.Duration(org.Policy.RetentionDays) * 24 * time.Hour)
 		deleted := 0
+		kept, gone := make(map[string]bool, len(objects)), map[string]bool{}
 		for _, o := range objects {
+			kept[o.Key] = true
 			if o.LastModified.Before(cutoff) {
 				if err := s.objects.Delete(ctx, o.Key); err != nil {
 					errs = append(errs, err)
 					continue
 				}
+				kept[o.Key], gone[o.Key] = false, true
 				deleted++
 			}
 		}
 		if deleted > 0 {
 			s.log.Info("retention deleted objects", "org", id, "objects", deleted, "days", org.Policy.RetentionDays)
+		}
+		// A video message's record goes with its recording: the one just deleted, or one older
+		// than the period whose recording is gone already.
+		forgot, err := s.rooms.DeleteVideoMessagesWhere(ctx, id, func(m *rooms.VideoMessage) bool {
+			return gone[m.ObjectKey] || (!kept[m.ObjectKey] && m.CreatedAt.Before(cutoff))
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if forgot > 0 {
+			s.log.Info("retention deleted video messages", "org", id, "video_messages", forgot, "days", org.Policy.RetentionDays)
 		}
 	}
 	return errors.Join(errs...)

@@ -20,7 +20,8 @@ import (
 )
 
 // Recording happens in this node's SFU, from the RTP it forwards (package recording); the API
-// starts and stops it, and lists what is stored with short-lived download URLs.
+// starts and stops it, and lists what is stored with short-lived download URLs. In a cluster the
+// recording runs on the session's media node: calls that reach another node go there (forward.go).
 
 type recordingOwner struct{ orgID, sessionID string }
 

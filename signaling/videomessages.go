@@ -516,13 +516,18 @@ func (s *Server) handleCallBack(w http.ResponseWriter, r *http.Request) {
 	if org, err := s.rooms.Organization(r.Context(), c.OrgID); err == nil {
 		orgName = org.Name
 	}
+	// The link was issued a moment ago for LinkTTL, so it works until about now+LinkTTL (the
+	// texts show that to the minute); one that could not go out by then is not worth sending
+	// (Expires). The ids name the message:
+	// one call-back per message (the compare-and-set above), so nothing is ever sent twice.
 	now := time.Now().UTC()
+	validUntil := now.Add(s.cfg.LinkTTL)
 	var errs []error
 	for _, ch := range channels {
 		msg := notify.Message{ID: m.ID + ".callback." + ch, OrgID: c.OrgID, AppointmentID: m.ID,
-			Channel: notify.Channel(ch), Kind: notify.KindBooked, To: targets[notify.Channel(ch)], Language: m.Customer.Language,
+			Channel: notify.Channel(ch), Kind: notify.KindCallBack, To: targets[notify.Channel(ch)], Language: m.Customer.Language,
 			Data: notify.TemplateData{CustomerName: m.Customer.Name, OrganizationName: orgName, Link: customerURL,
-				Start: now, End: now.Add(s.cfg.LinkTTL), TimeZone: "UTC"}}
+				Start: now, End: validUntil, TimeZone: "UTC"}, Expires: validUntil}
 		if err := s.notifier.Enqueue(r.Context(), msg); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", ch, err))
 		}

@@ -43,12 +43,24 @@ var builtinLanguages = map[string]builtinLanguage{
 				lead:    `This is a reminder of your video appointment with {{.OrganizationName}} on {{.When}}.`,
 				link:    `Join the call here:`,
 			},
+			KindCallBack: {
+				subject: `{{.OrganizationName}} is calling you back`,
+				lead:    `Thank you for your video message. A specialist at {{.OrganizationName}} can see you now.`,
+				link:    `{{if .Until}}Join the video call with this link, valid until {{.Until}}:{{else}}Join the video call here:{{end}}`,
+			},
+			KindInvitation: {
+				subject: `{{if .InvitedBy}}{{.InvitedBy}} of {{.OrganizationName}}{{else}}{{.OrganizationName}}{{end}} invites you to a video call`,
+				lead:    `{{if .InvitedBy}}{{.InvitedBy}} of {{.OrganizationName}}{{else}}{{.OrganizationName}}{{end}} would like you to join a video session now, as an expert.`,
+				link:    `{{if .Until}}Your personal link, valid until {{.Until}}:{{else}}Your personal link:{{end}}`,
+			},
 		},
 		sms: map[Kind]string{
 			KindBooked:      `{{.OrganizationName}}: your video appointment is booked for {{.When}}.{{if .Link}} Join: {{.Link}}{{end}}`,
 			KindRescheduled: `{{.OrganizationName}}: your video appointment has moved to {{.When}}.{{if .Link}} Join: {{.Link}}{{end}}`,
 			KindCancelled:   `{{.OrganizationName}}: your video appointment on {{.When}} is cancelled.{{if .Link}} Book a new time: {{.Link}}{{end}}`,
 			KindReminder:    `{{.OrganizationName}}: reminder of your video appointment on {{.When}}.{{if .Link}} Join: {{.Link}}{{end}}`,
+			KindCallBack:    `{{.OrganizationName}}: thank you for your message. A specialist can see you now.{{if .Link}} Join: {{.Link}}{{end}}`,
+			KindInvitation:  `{{.OrganizationName}}: {{if .InvitedBy}}{{.InvitedBy}} invites you{{else}}you are invited{{end}} to join a video session now, as an expert.{{if .Link}} Join: {{.Link}}{{end}}`,
 		},
 	},
 	"fr": {
@@ -75,12 +87,24 @@ var builtinLanguages = map[string]builtinLanguage{
 				lead:    `Nous vous rappelons votre rendez-vous vidéo avec {{.OrganizationName}} le {{.When}}.`,
 				link:    `Rejoignez l'appel ici :`,
 			},
+			KindCallBack: {
+				subject: `{{.OrganizationName}} vous rappelle`,
+				lead:    `Merci pour votre message vidéo. Un conseiller de {{.OrganizationName}} peut vous recevoir dès maintenant.`,
+				link:    `{{if .Until}}Rejoignez l'appel vidéo avec ce lien, valable jusqu'au {{.Until}} :{{else}}Rejoignez l'appel vidéo ici :{{end}}`,
+			},
+			KindInvitation: {
+				subject: `{{if .InvitedBy}}{{.InvitedBy}} ({{.OrganizationName}}){{else}}{{.OrganizationName}}{{end}} vous invite à un appel vidéo`,
+				lead:    `{{if .InvitedBy}}{{.InvitedBy}}, de {{.OrganizationName}},{{else}}{{.OrganizationName}}{{end}} vous invite à rejoindre dès maintenant une session vidéo pour y apporter votre expertise.`,
+				link:    `{{if .Until}}Votre lien personnel, valable jusqu'au {{.Until}} :{{else}}Votre lien personnel :{{end}}`,
+			},
 		},
 		sms: map[Kind]string{
 			KindBooked:      `{{.OrganizationName}} : votre rendez-vous vidéo est confirmé le {{.When}}.{{if .Link}} Lien : {{.Link}}{{end}}`,
 			KindRescheduled: `{{.OrganizationName}} : votre rendez-vous vidéo a été déplacé au {{.When}}.{{if .Link}} Lien : {{.Link}}{{end}}`,
 			KindCancelled:   `{{.OrganizationName}} : votre rendez-vous vidéo du {{.When}} est annulé.{{if .Link}} Nouveau créneau : {{.Link}}{{end}}`,
 			KindReminder:    `{{.OrganizationName}} : rappel de votre rendez-vous vidéo le {{.When}}.{{if .Link}} Lien : {{.Link}}{{end}}`,
+			KindCallBack:    `{{.OrganizationName}} : merci pour votre message. Un conseiller peut vous recevoir dès maintenant.{{if .Link}} Lien : {{.Link}}{{end}}`,
+			KindInvitation:  `{{.OrganizationName}} : {{if .InvitedBy}}{{.InvitedBy}} vous invite{{else}}nous vous invitons{{end}} à rejoindre dès maintenant une session vidéo pour y apporter votre expertise.{{if .Link}} Lien : {{.Link}}{{end}}`,
 		},
 	},
 	"de": {
@@ -107,12 +131,24 @@ var builtinLanguages = map[string]builtinLanguage{
 				lead:    `wir erinnern Sie an Ihren Videotermin bei {{.OrganizationName}} am {{.When}}.`,
 				link:    `Hier nehmen Sie am Gespräch teil:`,
 			},
+			KindCallBack: {
+				subject: `{{.OrganizationName}} ruft Sie zurück`,
+				lead:    `vielen Dank für Ihre Videonachricht. Eine Fachkraft von {{.OrganizationName}} kann jetzt mit Ihnen sprechen.`,
+				link:    `{{if .Until}}Dieser Link zum Videogespräch gilt bis {{.Until}}:{{else}}Hier nehmen Sie am Videogespräch teil:{{end}}`,
+			},
+			KindInvitation: {
+				subject: `{{if .InvitedBy}}{{.InvitedBy}} ({{.OrganizationName}}){{else}}{{.OrganizationName}}{{end}} lädt Sie zu einem Videogespräch ein`,
+				lead:    `{{if .InvitedBy}}{{.InvitedBy}} von {{.OrganizationName}}{{else}}{{.OrganizationName}}{{end}} lädt Sie ein, jetzt als Expertin oder Experte an einem Videogespräch teilzunehmen.`,
+				link:    `{{if .Until}}Ihr persönlicher Link, gültig bis {{.Until}}:{{else}}Ihr persönlicher Link:{{end}}`,
+			},
 		},
 		sms: map[Kind]string{
 			KindBooked:      `{{.OrganizationName}}: Ihr Videotermin ist gebucht: {{.When}}.{{if .Link}} Teilnehmen: {{.Link}}{{end}}`,
 			KindRescheduled: `{{.OrganizationName}}: Ihr Videotermin wurde verschoben auf {{.When}}.{{if .Link}} Teilnehmen: {{.Link}}{{end}}`,
 			KindCancelled:   `{{.OrganizationName}}: Ihr Videotermin am {{.When}} wurde abgesagt.{{if .Link}} Neuer Termin: {{.Link}}{{end}}`,
 			KindReminder:    `{{.OrganizationName}}: Erinnerung an Ihren Videotermin am {{.When}}.{{if .Link}} Teilnehmen: {{.Link}}{{end}}`,
+			KindCallBack:    `{{.OrganizationName}}: Danke für Ihre Nachricht. Eine Fachkraft kann jetzt mit Ihnen sprechen.{{if .Link}} Teilnehmen: {{.Link}}{{end}}`,
+			KindInvitation:  `{{.OrganizationName}}: {{if .InvitedBy}}{{.InvitedBy}} lädt Sie ein{{else}}Sie sind eingeladen{{end}}, jetzt als Expertin oder Experte an einem Videogespräch teilzunehmen.{{if .Link}} Teilnehmen: {{.Link}}{{end}}`,
 		},
 	},
 	"es": {
@@ -139,12 +175,24 @@ var builtinLanguages = map[string]builtinLanguage{
 				lead:    `Le recordamos su cita por vídeo con {{.OrganizationName}} el {{.When}}.`,
 				link:    `Únase a la llamada aquí:`,
 			},
+			KindCallBack: {
+				subject: `{{.OrganizationName}} le devuelve la llamada`,
+				lead:    `Gracias por su mensaje de vídeo. Un especialista de {{.OrganizationName}} puede atenderle ahora.`,
+				link:    `{{if .Until}}Únase a la videollamada con este enlace, válido hasta el {{.Until}}:{{else}}Únase a la videollamada aquí:{{end}}`,
+			},
+			KindInvitation: {
+				subject: `{{if .InvitedBy}}{{.InvitedBy}} ({{.OrganizationName}}){{else}}{{.OrganizationName}}{{end}} le invita a una videollamada`,
+				lead:    `{{if .InvitedBy}}{{.InvitedBy}}, de {{.OrganizationName}},{{else}}{{.OrganizationName}}{{end}} le invita a unirse ahora a una sesión de vídeo para aportar su experiencia.`,
+				link:    `{{if .Until}}Su enlace personal, válido hasta el {{.Until}}:{{else}}Su enlace personal:{{end}}`,
+			},
 		},
 		sms: map[Kind]string{
 			KindBooked:      `{{.OrganizationName}}: su cita por vídeo está confirmada para el {{.When}}.{{if .Link}} Enlace: {{.Link}}{{end}}`,
 			KindRescheduled: `{{.OrganizationName}}: su cita por vídeo se ha trasladado al {{.When}}.{{if .Link}} Enlace: {{.Link}}{{end}}`,
 			KindCancelled:   `{{.OrganizationName}}: su cita por vídeo del {{.When}} ha sido cancelada.{{if .Link}} Nueva cita: {{.Link}}{{end}}`,
 			KindReminder:    `{{.OrganizationName}}: recordatorio de su cita por vídeo el {{.When}}.{{if .Link}} Enlace: {{.Link}}{{end}}`,
+			KindCallBack:    `{{.OrganizationName}}: gracias por su mensaje. Un especialista puede atenderle ahora.{{if .Link}} Enlace: {{.Link}}{{end}}`,
+			KindInvitation:  `{{.OrganizationName}}: {{if .InvitedBy}}{{.InvitedBy}} le invita{{else}}le invitamos{{end}} a unirse ahora a una sesión de vídeo para aportar su experiencia.{{if .Link}} Enlace: {{.Link}}{{end}}`,
 		},
 	},
 }
@@ -245,6 +293,10 @@ type templateView struct {
 	StartTime        string    // "2:30 PM" or "14:30"
 	EndTime          string    // "" when End is zero
 	When             string    // date, times and zone in one phrase
+	// Until is End as one phrase (date, time and zone), "" when End is zero: how long a link sent
+	// now (a call-back, an expert invitation) stays valid.
+	Until     string
+	InvitedBy string // who invites an expert, "" when not known
 }
 
 func newTemplateView(d TemplateData, lang string) (templateView, error) {
@@ -264,6 +316,7 @@ func newTemplateView(d TemplateData, lang string) (templateView, error) {
 		CustomerName:     d.CustomerName,
 		OrganizationName: d.OrganizationName,
 		Link:             d.Link,
+		InvitedBy:        d.InvitedBy,
 		TimeZone:         zone,
 		Start:            d.Start.In(loc),
 	}
@@ -272,6 +325,8 @@ func newTemplateView(d TemplateData, lang string) (templateView, error) {
 	if !d.End.IsZero() {
 		v.End = d.End.In(loc)
 		v.EndTime = v.End.Format(style.clock)
+		endDate := style.date(style.weekdays[v.End.Weekday()], style.months[v.End.Month()-1], v.End.Day(), v.End.Year())
+		v.Until = style.span(endDate, v.EndTime, "", zone)
 	}
 	v.When = style.span(v.Date, v.StartTime, v.EndTime, zone)
 	return v, nil

@@ -1,4 +1,5 @@
-// Package notify sends appointment notifications to customers by email and SMS, durably.
+// Package notify sends notifications by email and SMS, durably: appointments' to customers, and
+// the links of call-backs (to customers who left a video message) and of expert invitations.
 //
 // A notification is a Message. Enqueue validates it, records it as "queued" in the KV bucket
 // assist_notify_status and publishes it to the JetStream work queue ASSIST_NOTIFY, de-duplicated
@@ -63,7 +64,7 @@ func Channels() []Channel { return []Channel{ChannelEmail, ChannelSMS} }
 
 func (c Channel) valid() bool { return c == ChannelEmail || c == ChannelSMS }
 
-// Kind is what happened to the appointment.
+// Kind is what happened to the appointment, or why else someone gets a link.
 type Kind string
 
 // Kinds.
@@ -72,14 +73,22 @@ const (
 	KindRescheduled Kind = "rescheduled"
 	KindCancelled   Kind = "cancelled"
 	KindReminder    Kind = "reminder"
+	// KindCallBack: a customer who left a video message is called back; the link is to a new
+	// session, valid until Data.End.
+	KindCallBack Kind = "callback"
+	// KindInvitation: an outside expert is invited into a live session (by Data.InvitedBy of
+	// Data.OrganizationName); the link is theirs alone, valid until Data.End.
+	KindInvitation Kind = "invitation"
 )
 
 // Kinds lists every kind.
-func Kinds() []Kind { return []Kind{KindBooked, KindRescheduled, KindCancelled, KindReminder} }
+func Kinds() []Kind {
+	return []Kind{KindBooked, KindRescheduled, KindCancelled, KindReminder, KindCallBack, KindInvitation}
+}
 
 func (k Kind) valid() bool {
 	switch k {
-	case KindBooked, KindRescheduled, KindCancelled, KindReminder:
+	case KindBooked, KindRescheduled, KindCancelled, KindReminder, KindCallBack, KindInvitation:
 		return true
 	}
 	return false
@@ -111,6 +120,8 @@ type TemplateData struct {
 	Start            time.Time `json:"start"`
 	End              time.Time `json:"end"`
 	TimeZone         string    `json:"time_zone"` // IANA name ("Europe/Paris"); empty means UTC
+	// InvitedBy names who invites an expert (KindInvitation); empty when not known.
+	InvitedBy string `json:"invited_by,omitempty"`
 }
 
 // State is where a notification is in its delivery.

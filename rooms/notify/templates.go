@@ -43,7 +43,9 @@ type Rendered struct {
 // Templates are Go text/template. They see these fields: .CustomerName, .OrganizationName,
 // .Link, .TimeZone (IANA name), .Start and .End (time.Time in that zone; .End may be zero), and
 // phrases in the template's language: .Date ("Monday, 3 March 2026"), .StartTime, .EndTime
-// ("" without an end) and .When (date, times and zone together). Those phrases come in English,
+// ("" without an end), .When (date, times and zone together) and .Until (.End's date, time and
+// zone, "" without an end: how long a call-back's or an invitation's link is valid). .InvitedBy
+// names who invites an expert (invitation only; may be empty). Those phrases come in English,
 // French, German and Spanish; a template in another language gets them in English and may format
 // .Start itself ({{.Start.Format "02/01/2006 15:04"}}).
 //
@@ -438,7 +440,7 @@ func compileChecked(channel Channel, subject, body string) (compiled, error) {
 	sample := Message{ID: "sample", Channel: channel, Data: TemplateData{
 		CustomerName: "Ann Example", OrganizationName: "Example Clinic", Link: "https://assist.example/c/sample",
 		Start: time.Date(2026, 3, 2, 14, 30, 0, 0, time.UTC), End: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC),
-		TimeZone: "UTC",
+		TimeZone: "UTC", InvitedBy: "Sam Specialist",
 	}}
 	view, err := newTemplateView(sample.Data, fallbackLanguage)
 	if err != nil {

@@ -27,10 +27,24 @@ type Invitation struct {
 	ParticipantID string     `json:"participant_id,omitempty"`
 	// URL is an expert's link, in the reply that creates it only.
 	URL string `json:"url,omitempty"`
+	// Notifications: where an expert's link was sent by email or SMS, and how that went.
+	Notifications []LinkDelivery `json:"notifications,omitempty"`
+}
+
+// LinkDelivery is one email or SMS that brings someone their link: State is queued, sending,
+// sent, failed or skipped (LastError says why).
+type LinkDelivery struct {
+	Channel   string    `json:"channel"`
+	To        string    `json:"to"`
+	State     string    `json:"state"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // CreateInvitation is what to invite: Kind "colleague" with SpecialistID, or Kind "expert" with
-// an optional name, email, phone and lifetime (60 to 86400 seconds; default two hours).
+// an optional name, email, phone and lifetime (60 to 86400 seconds; default two hours). An
+// expert's link is sent to the email address and phone given, in Language (English by default).
 type CreateInvitation struct {
 	Kind             string `json:"kind"`
 	SpecialistID     string `json:"specialist_id,omitempty"`
@@ -38,6 +52,7 @@ type CreateInvitation struct {
 	Email            string `json:"email,omitempty"`
 	Phone            string `json:"phone,omitempty"`
 	ExpiresInSeconds int    `json:"expires_in_seconds,omitempty"`
+	Language         string `json:"language,omitempty"`
 }
 
 // Handover is the reply to HandOver.
