@@ -284,14 +284,15 @@ func (s *Server) handleAuditEvents(w http.ResponseWriter, r *http.Request) {
 		f.Limit = n
 	}
 	var err error
+	export := &startedWriter{ResponseWriter: w}
 	switch q.Get("format") {
 	case "ndjson":
 		w.Header().Set("Content-Type", "application/x-ndjson")
-		err = s.audit.ExportNDJSON(r.Context(), w, f)
+		err = s.audit.ExportNDJSON(r.Context(), export, f)
 	case "csv":
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="audit-events.csv"`)
-		err = s.audit.ExportCSV(r.Context(), w, f)
+		err = s.audit.ExportCSV(r.Context(), export, f)
 	case "", "json":
 		var page audit.Page
 		page, err = s.audit.Query(r.Context(), f)
@@ -308,9 +309,34 @@ func (s *Server) handleAuditEvents(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, http.StatusBadRequest, "bad-parameter", "format: json, ndjson or csv")
 		return
 	}
-	if errors.Is(err, audit.ErrInvalidFilter) {
+	switch {
+	case err == nil:
+	case export.started:
+		// The export is streaming: the status is sent, the client sees a cut-off file.
+		s.log.Error("audit export", "err", err)
+	case errors.Is(err, audit.ErrInvalidFilter):
+		w.Header().Del("Content-Disposition")
 		problem.Write(w, r, http.StatusBadRequest, "bad-parameter", err.Error())
-	} else if err != nil {
+	default:
 		s.log.Error("audit query", "err", err)
+		w.Header().Del("Content-Disposition")
+		problem.Write(w, r, http.StatusServiceUnavailable, "audit-unavailable", "the audit trail cannot be read now; try again")
 	}
+}
+
+// startedWriter tells whether a streamed reply has begun, after which an error can no longer
+// become a problem document.
+type startedWriter struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (w *startedWriter) Write(p []byte) (int, error) {
+	w.started = true
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *startedWriter) WriteHeader(code int) {
+	w.started = true
+	w.ResponseWriter.WriteHeader(code)
 }
