@@ -33,9 +33,15 @@ func (ts *testServer) joinCall(t *testing.T, token, name string) *callPeer {
 
 func (ts *testServer) joinCallWith(t *testing.T, token, name string, cfg mediatest.Config) *callPeer {
 	t.Helper()
+	return ts.joinCallAsWith(t, wire.Join{Token: token, Name: name}, cfg)
+}
+
+// joinCallAsWith joins with a whole join payload (a console token and its session, a language).
+func (ts *testServer) joinCallAsWith(t *testing.T, join wire.Join, cfg mediatest.Config) *callPeer {
+	t.Helper()
 	sock := ts.dial(t)
 	cp := &callPeer{t: t, conn: sock.conn, events: make(chan wire.Envelope, 64)}
-	cfg.Name, cfg.Loopback = name, true
+	cfg.Name, cfg.Loopback = join.Name, true
 	cfg.OnDescription = func(d webrtc.SessionDescription) {
 		cp.write(wire.TypeDescription, wire.Description{Type: d.Type.String(), SDP: d.SDP})
 	}
@@ -50,7 +56,7 @@ func (ts *testServer) joinCallWith(t *testing.T, token, name string, cfg mediate
 	cp.peer = peer
 	t.Cleanup(peer.Close)
 	go cp.readLoop()
-	cp.write(wire.TypeJoin, wire.Join{Token: token, Name: name})
+	cp.write(wire.TypeJoin, join)
 	var welcome wire.Welcome
 	cp.expect(wire.TypeWelcome, &welcome)
 	cp.id = welcome.ParticipantID

@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +21,7 @@ import (
 	"github.com/assist-video/assist/media/mediatest"
 	"github.com/assist-video/assist/rooms"
 	"github.com/assist-video/assist/signaling/api"
+	"github.com/assist-video/assist/signaling/config"
 	"github.com/assist-video/assist/signaling/wire"
 )
 
@@ -110,44 +108,7 @@ type clusterNode struct {
 
 func startClusterNode(t *testing.T, nc *natsCluster, id string) *clusterNode {
 	t.Helper()
-	cfg := testConfig(t)
-	cfg.NodeID = id
-	cfg.NATSURL = strings.Join(nc.urls, ",")
-	cfg.NATSReplicas = 3
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	level := slog.LevelWarn
-	if os.Getenv("ASSIST_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", id)
-	ctx, cancel := context.WithCancel(context.Background())
-	nctx, ncancel := context.WithTimeout(ctx, 60*time.Second)
-	defer ncancel()
-	srv, err := NewServer(nctx, cfg, log)
-	if err != nil {
-		cancel()
-		t.Fatalf("NewServer %s: %v", id, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run %s: %v", id, err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("node %s did not shut down within 30s", id)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return &clusterNode{testServer: &testServer{Server: srv, URL: srv.URL(), APIKey: testAPIKey}, stop: stop}
+	return startClusterNodeWith(t, nc, id, func(*config.Config) {})
 }
 
 // sees reports whether the node's registry view holds exactly these nodes.

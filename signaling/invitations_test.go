@@ -45,28 +45,7 @@ func (ts *testServer) joinConsole(t *testing.T, consoleToken, sessionID, name st
 // joinCallAs is joinCall with a whole join payload (a console token and a session id).
 func (ts *testServer) joinCallAs(t *testing.T, join wire.Join) *callPeer {
 	t.Helper()
-	sock := ts.dial(t)
-	cp := &callPeer{t: t, conn: sock.conn, events: make(chan wire.Envelope, 64)}
-	cfg := mediatest.Config{Name: join.Name, Loopback: true}
-	cfg.OnDescription = func(d webrtc.SessionDescription) {
-		cp.write(wire.TypeDescription, wire.Description{Type: d.Type.String(), SDP: d.SDP})
-	}
-	cfg.OnCandidate = func(c webrtc.ICECandidateInit) {
-		cp.write(wire.TypeCandidate, wire.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid,
-			SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment})
-	}
-	peer, err := mediatest.NewPeer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp.peer = peer
-	t.Cleanup(peer.Close)
-	go cp.readLoop()
-	cp.write(wire.TypeJoin, join)
-	var welcome wire.Welcome
-	cp.expect(wire.TypeWelcome, &welcome)
-	cp.id = welcome.ParticipantID
-	return cp
+	return ts.joinCallAsWith(t, join, mediatest.Config{})
 }
 
 type invitationReply struct {

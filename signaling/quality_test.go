@@ -12,7 +12,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/assist-video/assist/media"
-	"github.com/assist-video/assist/media/mediatest"
 	"github.com/assist-video/assist/rooms"
 	"github.com/assist-video/assist/signaling/auth"
 	"github.com/assist-video/assist/signaling/wire"
@@ -144,33 +143,6 @@ func TestAnalyzeQualityPerDayAndSpecialist(t *testing.T) {
 	}
 }
 
-// qualityJoin joins a call with any join message (a console token with its session).
-func (ts *testServer) qualityJoin(t *testing.T, join wire.Join) *callPeer {
-	t.Helper()
-	sock := ts.dial(t)
-	cp := &callPeer{t: t, conn: sock.conn, events: make(chan wire.Envelope, 64)}
-	cfg := mediatest.Config{Name: join.Name, Loopback: true}
-	cfg.OnDescription = func(d webrtc.SessionDescription) {
-		cp.write(wire.TypeDescription, wire.Description{Type: d.Type.String(), SDP: d.SDP})
-	}
-	cfg.OnCandidate = func(c webrtc.ICECandidateInit) {
-		cp.write(wire.TypeCandidate, wire.Candidate{Candidate: c.Candidate, SDPMid: c.SDPMid,
-			SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment})
-	}
-	peer, err := mediatest.NewPeer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp.peer = peer
-	t.Cleanup(peer.Close)
-	go cp.readLoop()
-	cp.write(wire.TypeJoin, join)
-	var welcome wire.Welcome
-	cp.expect(wire.TypeWelcome, &welcome)
-	cp.id = welcome.ParticipantID
-	return cp
-}
-
 // waitQuality polls the session's quality until ok says it has what the test waits for.
 func (ts *testServer) waitQuality(t *testing.T, sessionID string, timeout time.Duration, ok func(sessionQuality) bool) sessionQuality {
 	t.Helper()
@@ -225,7 +197,7 @@ func TestCallQualityIsSampledFromTheSFUAndThePages(t *testing.T) {
 			t.Fatalf("error = %+v", e)
 		}
 	})
-	specialist := ts.qualityJoin(t, wire.Join{Token: console, SessionID: s.ID, Name: "Quinn"})
+	specialist := ts.joinCallAs(t, wire.Join{Token: console, SessionID: s.ID, Name: "Quinn"})
 	if err := specialist.peer.Start(); err != nil {
 		t.Fatal(err)
 	}
