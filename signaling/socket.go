@@ -309,27 +309,32 @@ func (p *participant) loop(ctx context.Context, readerDone <-chan error) (reader
 	}
 }
 
-func (p *participant) readLoop(done chan<- error) {
-	// Frames a little over the limit are read and refused with a typed error; far larger ones
-	// make the connection itself close with 1009 (message too big) before they are buffered.
-	p.conn.SetReadLimit(hardReadLimit)
-	_ = p.conn.SetReadDeadline(time.Now().Add(pongTimeout))
-	p.conn.SetPongHandler(func(string) error {
-		return p.conn.SetReadDeadline(time.Now().Add(pongTimeout))
+func (p *participant) readLoop(done chan<- error) { readFrames(p.conn, p.inbox, p.quit, done) }
+
+// readFrames is a socket's reader: it hands text frames (a binary frame becomes text the
+// decoder refuses) to the socket's loop until the connection fails (reported on done) or the
+// loop has ended (quit). Frames a little over the limit are read and refused with a typed error
+// by the loop; far larger ones make the connection itself close with 1009 (message too big)
+// before they are buffered. Pongs keep the read deadline moving.
+func readFrames(conn *websocket.Conn, inbox chan<- []byte, quit <-chan struct{}, done chan<- error) {
+	conn.SetReadLimit(hardReadLimit)
+	_ = conn.SetReadDeadline(time.Now().Add(pongTimeout))
+	conn.SetPongHandler(func(string) error {
+		return conn.SetReadDeadline(time.Now().Add(pongTimeout))
 	})
 	for {
-		kind, frame, err := p.conn.ReadMessage()
+		kind, frame, err := conn.ReadMessage()
 		if err != nil {
 			done <- err
 			return
 		}
-		_ = p.conn.SetReadDeadline(time.Now().Add(pongTimeout))
+		_ = conn.SetReadDeadline(time.Now().Add(pongTimeout))
 		if kind != websocket.TextMessage {
 			frame = []byte("binary frame")
 		}
 		select {
-		case p.inbox <- frame:
-		case <-p.quit:
+		case inbox <- frame:
+		case <-quit:
 			done <- nil
 			return
 		}

@@ -383,30 +383,7 @@ func (c *staffConn) hello(ctx context.Context, m *wire.StaffHello) *wire.Error {
 	return nil
 }
 
-func (c *staffConn) readLoop(done chan<- error) {
-	c.conn.SetReadLimit(hardReadLimit)
-	_ = c.conn.SetReadDeadline(time.Now().Add(pongTimeout))
-	c.conn.SetPongHandler(func(string) error {
-		return c.conn.SetReadDeadline(time.Now().Add(pongTimeout))
-	})
-	for {
-		kind, frame, err := c.conn.ReadMessage()
-		if err != nil {
-			done <- err
-			return
-		}
-		_ = c.conn.SetReadDeadline(time.Now().Add(pongTimeout))
-		if kind != websocket.TextMessage {
-			frame = []byte("binary frame")
-		}
-		select {
-		case c.inbox <- frame:
-		case <-c.quit:
-			done <- nil
-			return
-		}
-	}
-}
+func (c *staffConn) readLoop(done chan<- error) { readFrames(c.conn, c.inbox, c.quit, done) }
 
 func (c *staffConn) writeLoop(done chan<- struct{}) {
 	defer close(done)
