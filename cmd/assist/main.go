@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/assist-video/assist/media/procs"
 	"github.com/assist-video/assist/signaling"
 	"github.com/assist-video/assist/signaling/config"
 )
@@ -55,6 +56,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	if cfg.AdaptiveProcs && getenv("GOMAXPROCS") == "" {
+		adaptCtx, stopAdapting := context.WithCancel(ctx)
+		defer stopAdapting()
+		go procs.Adapt(adaptCtx, procs.Options{Log: log})
+	}
 
 	srv, err := signaling.NewServer(ctx, cfg, log)
 	if err != nil {

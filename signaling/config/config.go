@@ -59,6 +59,9 @@ type Config struct {
 	ICETCP            string // listen address for ICE over TCP; empty: off
 	UDPPort           int
 	NAT1To1IPs        []string
+	// AdaptiveProcs lets the node run with as many Go Ps as its CPU use needs (media/procs);
+	// a GOMAXPROCS environment variable turns it off.
+	AdaptiveProcs bool
 
 	WebhookAllowPrivate bool
 	// IdPAllowPrivate lets organisations' identity providers (JWKS URLs) be on loopback or
@@ -138,6 +141,7 @@ func Defaults() Config {
 		S3Region:            "us-east-1",
 		BootstrapEmail:      "specialist@example.com",
 		ICELoopback:         true,
+		AdaptiveProcs:       true,
 		LinkTTL:             24 * time.Hour,
 		ConsoleTTL:          8 * time.Hour,
 		AppointmentGrace:    10 * time.Minute,
@@ -271,6 +275,7 @@ func settings() []setting {
 		integer("turn-min-port", "lowest UDP port of TURN relays, with turn-max-port (0: any port)", func(c *Config) *int { return &c.TURNMinPort }),
 		integer("turn-max-port", "highest UDP port of TURN relays, with turn-min-port (0: any port)", func(c *Config) *int { return &c.TURNMaxPort }),
 		boolean("turn-allow-loopback", "let TURN relay to loopback addresses (single-machine use and tests only)", func(c *Config) *bool { return &c.TURNAllowLoopback }),
+		boolean("adaptive-procs", "run the Go scheduler with as many processors as the node's CPU use needs, instead of one per core (fewer idle-thread wake-ups per forwarded packet; off when GOMAXPROCS is set)", func(c *Config) *bool { return &c.AdaptiveProcs }),
 		text("ice-tcp", "listen address for media over TCP (ICE-TCP passive candidates) for networks that block UDP, e.g. 0.0.0.0:3479 (empty: UDP and TURN only)", func(c *Config) *string { return &c.ICETCP }),
 		integer("udp-port", "one UDP port for all media (0: one shared port the kernel chooses); every peer connection shares it, so a packet's copies leave in one sendmmsg", func(c *Config) *int { return &c.UDPPort }),
 		list("nat-ips", "public IP addresses of this node to advertise for media, comma-separated", func(c *Config) *[]string { return &c.NAT1To1IPs }),

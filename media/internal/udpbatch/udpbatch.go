@@ -117,7 +117,8 @@ func (g *Group) newBatchLocked(c *Conn) *batch {
 type Conn struct {
 	*net.UDPConn
 	group *Group
-	ipv4  bool // bound to an IPv4 address: batches carry IPv4 socket addresses
+	ipv4  bool  // bound to an IPv4 address: batches carry IPv4 socket addresses
+	raw   rawIO // single datagrams to and from IPv4 addresses, when ipv4
 
 	queued *batch // under group.mu
 }
@@ -129,6 +130,7 @@ func NewConn(conn *net.UDPConn, g *Group) *Conn {
 	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() != nil {
 		c.ipv4 = batchSupported
 	}
+	c.raw.init()
 	return c
 }
 
@@ -142,7 +144,7 @@ func (c *Conn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	g.mu.Lock()
 	if g.depth == 0 {
 		g.mu.Unlock()
-		return c.UDPConn.WriteToUDPAddrPort(b, addr)
+		return c.raw.write(c.UDPConn, b, addr)
 	}
 	if c.queued == nil {
 		c.queued = g.newBatchLocked(c)
@@ -184,7 +186,10 @@ func (c *Conn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 
 // ReadFromAddrPort reads one datagram.
 func (c *Conn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
-	return c.UDPConn.ReadFromUDPAddrPort(b)
+	if !c.ipv4 {
+		return c.UDPConn.ReadFromUDPAddrPort(b)
+	}
+	return c.raw.read(c.UDPConn, b)
 }
 
 // Net is Pion's standard network with UDP sockets that batch in a Group: give it to

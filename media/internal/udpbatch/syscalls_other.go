@@ -2,7 +2,10 @@
 
 package udpbatch
 
-import "net"
+import (
+	"net"
+	"net/netip"
+)
 
 // Elsewhere every datagram is written on its own (NewConn never enables batching).
 const batchSupported = false
@@ -17,4 +20,17 @@ func (s *sysBatch) send(conn *net.UDPConn, from int) (int, error) {
 		return 0, err
 	}
 	return 1, nil
+}
+
+// rawIO is the standard library's reads and writes here.
+type rawIO struct{}
+
+func (r *rawIO) init() {}
+
+func (r *rawIO) read(conn *net.UDPConn, b []byte) (int, netip.AddrPort, error) {
+	return conn.ReadFromUDPAddrPort(b)
+}
+
+func (r *rawIO) write(conn *net.UDPConn, b []byte, addr netip.AddrPort) (int, error) {
+	return conn.WriteToUDPAddrPort(b, addr)
 }

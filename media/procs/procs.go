@@ -1,0 +1,129 @@
+// Package procs sizes the Go scheduler to the node's load.
+//
+// A Go program runs with one P (GOMAXPROCS) per core by default. A media node spends most
+// of its time waiting for the next packet, and every packet readies a chain of goroutines
+// (Pion's receive path: socket reader, ICE, DTLS/SRTP, track reader). Each goroutine readied
+// while a P is idle wakes another thread, which finds the work already taken and goes back
+// to sleep: two context switches for nothing, several times per packet. On a 2-core VM
+// forwarding one camera to 100 subscribers, those wake-ups were a quarter of the node's CPU.
+//
+// Adapt keeps as many Ps as the CPU the process actually uses needs (each P at most about
+// busyHigh busy), up to all of them as soon as the load asks for more.
+package procs
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// busyHigh is the share of its Ps the process may use, on average, before it gets more:
+	// with 1 P, a second one comes when the process uses more than 0.6 of a core.
+	busyHigh = 0.6
+	// saturated is the share of its Ps which, in a single sample, gets more Ps at once.
+	saturated = 0.9
+	// busyLow is the share of one P fewer below which the process gives one back, once its
+	// average has stayed that low for lowerAfter samples in a row. It is below busyHigh so
+	// that the smaller size does not at once ask to grow again (with fewer Ps the same work
+	// costs less CPU, never more).
+	busyLow    = 0.5
+	lowerAfter = 20
+	// smoothing is the time constant of the average CPU use.
+	smoothing = 2 * time.Second
+)
+
+// DefaultInterval is how often Adapt samples the process's CPU time unless told otherwise.
+const DefaultInterval = 250 * time.Millisecond
+
+// Options tune Adapt.
+type Options struct {
+	Max      int           // most Ps; 0: GOMAXPROCS when Adapt starts (a core each, or the container's CPU limit)
+	Interval time.Duration // between samples; 0: DefaultInterval
+	Log      *slog.Logger  // size changes at debug level; nil: none
+}
+
+// adapting is set while an Adapt runs: GOMAXPROCS is the process's, so only one may.
+var adapting atomic.Bool
+
+// Adapt sets GOMAXPROCS from the process's CPU use until ctx is done, then restores the
+// value it started with. Where the process's CPU time cannot be read, or while another Adapt
+// runs in the process, it returns at once and changes nothing.
+func Adapt(ctx context.Context, o Options) {
+	if !adapting.CompareAndSwap(false, true) {
+		return
+	}
+	defer adapting.Store(false)
+	start := runtime.GOMAXPROCS(0)
+	if o.Max <= 0 {
+		o.Max = start
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	prevCPU, ok := processCPU()
+	if !ok {
+		return
+	}
+	defer runtime.GOMAXPROCS(start)
+	prevAt := time.Now()
+	size := newSizer(min(start, o.Max), o.Max, o.Interval)
+	runtime.GOMAXPROCS(size.procs)
+	tick := time.NewTicker(o.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			cpu, _ := processCPU()
+			used := (cpu - prevCPU).Seconds() / now.Sub(prevAt).Seconds()
+			prevCPU, prevAt = cpu, now
+			if next := size.next(used); next != runtime.GOMAXPROCS(0) {
+				runtime.GOMAXPROCS(next)
+				if o.Log != nil {
+					o.Log.Debug("scheduler resized", "procs", next, "cores_used", math.Round(used*100)/100)
+				}
+			}
+		}
+	}
+}
+
+// sizer decides the number of Ps from successive samples of the cores in use.
+type sizer struct {
+	procs, max int
+	avg        float64 // cores used, averaged exponentially over about smoothing
+	alpha      float64 // the weight of a new sample in avg
+	primed     bool    // avg holds at least one sample
+	low        int     // samples in a row whose average asked for fewer Ps
+}
+
+func newSizer(procs, most int, interval time.Duration) *sizer {
+	return &sizer{procs: procs, max: most, alpha: 1 - math.Exp(-interval.Seconds()/smoothing.Seconds())}
+}
+
+// next takes one sample (the cores used since the last one) and returns the Ps to run with.
+func (s *sizer) next(used float64) int {
+	if !s.primed {
+		s.avg, s.primed = used, true
+	} else {
+		s.avg += s.alpha * (used - s.avg)
+	}
+	procs := float64(s.procs)
+	switch {
+	case s.procs < s.max && (used > saturated*procs || s.avg > busyHigh*procs):
+		want := int(math.Ceil(max(used, s.avg) / busyHigh))
+		s.procs, s.low = min(max(want, s.procs+1), s.max), 0
+	case s.procs > 1 && s.avg < busyLow*(procs-1):
+		s.low++
+		if s.low >= lowerAfter {
+			s.procs, s.low = max(int(math.Ceil(s.avg/busyHigh)), 1), 0
+		}
+	default:
+		s.low = 0
+	}
+	return s.procs
+}

@@ -1,0 +1,144 @@
+package procs
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestSizerRaisesWhenBusyAndLowersOnlyAfterASustainedLowLoad(t *testing.T) {
+	s := newSizer(4, 4, DefaultInterval)
+	// A light load: 0.3 cores. Four Ps stay until lowerAfter samples in a row asked for fewer.
+	for i := 1; i < lowerAfter; i++ {
+		if got := s.next(0.3); got != 4 {
+			t.Fatalf("sample %d of a light load: %d procs, want still 4", i, got)
+		}
+	}
+	if got := s.next(0.3); got != 1 {
+		t.Fatalf("after %d light samples: %d procs, want 1 (0.3 cores fit one P at ≤ %.0f%%)", lowerAfter, got, busyHigh*100)
+	}
+	// A single busier sample that does not saturate the P is absorbed by the average...
+	if got := s.next(0.8); got != 1 {
+		t.Fatalf("one sample of 0.8 cores with 1 P: %d procs, want still 1", got)
+	}
+	// ...a load that stays above busyHigh gets a second P within a few seconds...
+	n := 0
+	for s.next(0.8) == 1 {
+		if n++; n > int(3*smoothing/DefaultInterval) {
+			t.Fatalf("0.8 cores with 1 P for %d samples: still 1 P", n)
+		}
+	}
+	if s.procs != 2 {
+		t.Fatalf("0.8 cores for a while: %d procs, want 2", s.procs)
+	}
+	// ...and a saturated sample gets as many as it needs at once, never more than max.
+	if got := s.next(1.9); got != 4 {
+		t.Fatalf("1.9 cores with 2 Ps: %d procs, want 4", got)
+	}
+	if got := s.next(9); got != 4 {
+		t.Fatalf("9 cores used: %d procs, want the max 4", got)
+	}
+}
+
+func TestSizerNeedsTheWholeLowStretch(t *testing.T) {
+	s := newSizer(2, 4, DefaultInterval)
+	for i := 0; i < lowerAfter-1; i++ {
+		s.next(0.1)
+	}
+	for range 4 { // a second at 1.2 cores lifts the average above busyLow × 1
+		s.next(1.2)
+	}
+	i := 0
+	for s.next(0.1) == 2 {
+		i++
+	}
+	if i < lowerAfter-1 {
+		t.Fatalf("lowered %d samples after a busy second, want at least %d", i, lowerAfter-1)
+	}
+}
+
+func TestSizerDoesNotFlapUnderASteadyLoad(t *testing.T) {
+	// Between busyLow × (procs−1) and busyHigh × procs the size holds, whatever the history.
+	for _, c := range []struct {
+		procs int
+		used  float64
+	}{{2, 0.55}, {2, 1.15}, {3, 1.05}, {3, 1.75}, {1, 0.58}} {
+		s := newSizer(c.procs, 8, DefaultInterval)
+		for i := 0; i < 10*lowerAfter; i++ {
+			if got := s.next(c.used); got != c.procs {
+				t.Fatalf("%v cores used with %d procs: changed to %d at sample %d", c.used, c.procs, got, i)
+			}
+		}
+	}
+	s := newSizer(1, 8, DefaultInterval)
+	for i := 0; i < 10*lowerAfter; i++ {
+		if got := s.next(0); got != 1 {
+			t.Fatalf("idle: %d procs, want 1 (never 0)", got)
+		}
+	}
+	// Lowered, the same load must not ask for the Ps back: with fewer Ps it costs no more.
+	for _, used := range []float64{0.49, 0.99, 1.49} {
+		s := newSizer(8, 8, DefaultInterval)
+		for i := 0; i < 20*lowerAfter; i++ {
+			s.next(used)
+		}
+		lowered := s.procs
+		for i := 0; i < 10*lowerAfter; i++ {
+			if got := s.next(used); got != lowered {
+				t.Fatalf("%v cores: lowered to %d, then changed to %d", used, lowered, got)
+			}
+		}
+	}
+}
+
+// TestAdaptFollowsTheProcesssRealCPUUse runs Adapt on this process: idle, it comes down to one
+// P; with two goroutines spinning, it goes up to two within a few samples, and back to one when
+// they stop; stopped, it restores GOMAXPROCS.
+func TestAdaptFollowsTheProcesssRealCPUUse(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(before)
+	runtime.GOMAXPROCS(2)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	const interval = 20 * time.Millisecond
+	go func() {
+		defer close(done)
+		Adapt(ctx, Options{Max: 2, Interval: interval})
+	}()
+	waitFor := func(want int, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for runtime.GOMAXPROCS(0) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("GOMAXPROCS still %d after %v, want %d", runtime.GOMAXPROCS(0), within, want)
+			}
+			time.Sleep(interval / 2)
+		}
+	}
+	waitFor(1, 100*lowerAfter*interval) // idle: lowerAfter samples, with room for a loaded machine
+
+	var stop atomic.Bool
+	var spinners sync.WaitGroup
+	for range 2 {
+		spinners.Go(func() {
+			for !stop.Load() {
+				for i := 0; i < 1e5; i++ {
+				}
+			}
+		})
+	}
+	waitFor(2, 100*interval)
+	stop.Store(true)
+	spinners.Wait()
+	waitFor(1, 100*lowerAfter*interval) // idle again
+
+	cancel()
+	<-done
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Fatalf("after Adapt returned: GOMAXPROCS %d, want the 2 it started with", got)
+	}
+}
