@@ -43,6 +43,7 @@ type Config struct {
 	Subscribers int           // customers per session
 	Duration    time.Duration // the measurement window, after everyone has joined
 	Ramp        time.Duration // session starts are spread evenly over this time
+	Warmup      time.Duration // waited after everyone has joined, before the window
 	PID         int           // the node's process, for its CPU time; 0: not measured
 	// Video is the publishers' camera: nil plays the recorded clip (320x240, about
 	// 200 kbit/s, 30 packets/s); otherwise generated frames at this bitrate and frame rate.
@@ -69,6 +70,8 @@ func (c *Config) validate() (*url.URL, error) {
 		return nil, fmt.Errorf("-duration %s: want up to %s", c.Duration, maxDuration)
 	case c.Ramp < 0 || c.Ramp > maxDuration:
 		return nil, fmt.Errorf("-ramp %s: want 0..%s", c.Ramp, maxDuration)
+	case c.Warmup < 0 || c.Warmup > maxDuration:
+		return nil, fmt.Errorf("-warmup %s: want 0..%s", c.Warmup, maxDuration)
 	case c.Video != nil && (c.Video.Bitrate < 100_000 || c.Video.Bitrate > 20_000_000):
 		return nil, fmt.Errorf("-video-bitrate %d: want 100000..20000000", c.Video.Bitrate)
 	case c.Video != nil && (c.Video.FPS < 1 || c.Video.FPS > 60):
@@ -134,6 +137,14 @@ func run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, ctx.Err()
 	}
 
+	if cfg.Warmup > 0 {
+		cfg.Logger.Info("everyone joined; warming up", "warmup", cfg.Warmup)
+		select {
+		case <-time.After(cfg.Warmup):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	cfg.Logger.Info("everyone joined; measuring", "window", cfg.Duration)
 	before, err := measure(ctx, api, sessions, cfg.PID)
 	if err != nil {

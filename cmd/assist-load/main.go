@@ -55,6 +55,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&cfg.Subscribers, "subscribers", 1, fmt.Sprintf("subscribing customers per session (1..%d)", maxSubscribers))
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measurement window once everyone has joined (max 10m)")
 	fs.DurationVar(&cfg.Ramp, "ramp", 0, "spread the sessions' starts over this time")
+	fs.DurationVar(&cfg.Warmup, "warmup", 0, "wait this long once everyone has joined before measuring (let joins' keyframes and the node's scheduler sizing settle; max 10m)")
 	fs.IntVar(&cfg.PID, "pid", 0, "process ID of the node, to measure its CPU time from /proc (same machine only)")
 	fs.StringVar(&video, "video", "clip", "publishers' camera: clip (recorded 320x240, ~200 kbit/s) or synthetic (generated frames at -video-bitrate)")
 	fs.IntVar(&videoBitrate, "video-bitrate", 2_500_000, "bits per second of -video synthetic (2.5 Mbit/s at 30 fps is a 720p camera: ~280 packets/s)")

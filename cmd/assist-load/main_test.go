@@ -65,7 +65,7 @@ func TestOneSessionWithThreeSubscribersAgainstTheRealBinary(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	rep, err := run(ctx, Config{URL: url, APIKey: testAPIKey, Sessions: 1, Subscribers: 3, Duration: 5 * time.Second, PID: pid})
+	rep, err := run(ctx, Config{URL: url, APIKey: testAPIKey, Sessions: 1, Subscribers: 3, Duration: 5 * time.Second, Warmup: time.Second, PID: pid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +112,7 @@ func TestBadFlagsAreRefusedBeforeAnythingIsContacted(t *testing.T) {
 		{"a synthetic camera at 0 fps", []string{"-api-key", "k", "-video", "synthetic", "-video-fps", "0"}, "-video-fps"},
 		{"too many sessions", []string{"-api-key", "k", "-sessions", "51"}, "-sessions"},
 		{"an endless window", []string{"-api-key", "k", "-duration", "1h"}, "-duration"},
+		{"a negative warm-up", []string{"-api-key", "k", "-warmup", "-1s"}, "-warmup"},
 		{"not an HTTP URL", []string{"-api-key", "k", "-url", "ftp://x"}, "-url"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -8,7 +8,7 @@
 // forwarding one camera to 100 subscribers, those wake-ups were a quarter of the node's CPU.
 //
 // Adapt keeps as many Ps as the CPU the process actually uses needs (each P at most about
-// busyHigh busy), up to all of them as soon as the load asks for more.
+// busyHigh busy, on average), up to all of them as soon as the load asks for more.
 package procs
 
 import (
@@ -22,15 +22,17 @@ import (
 
 const (
 	// busyHigh is the share of its Ps the process may use, on average, before it gets more:
-	// with 1 P, a second one comes when the process uses more than 0.6 of a core.
-	busyHigh = 0.6
-	// saturated is the share of its Ps which, in a single sample, gets more Ps at once.
-	saturated = 0.9
+	// with 1 P, a second one comes when the process uses more than 0.85 of a core. Most of
+	// the time a media node's work is a fan-out of a packet to its subscribers, a millisecond
+	// or so; a P that busy delays the next one by a few of those at worst.
+	busyHigh = 0.85
+	// saturated is the share of its Ps which, in two samples in a row, gets more Ps at once.
+	saturated = 0.95
 	// busyLow is the share of one P fewer below which the process gives one back, once its
 	// average has stayed that low for lowerAfter samples in a row. It is below busyHigh so
-	// that the smaller size does not at once ask to grow again (with fewer Ps the same work
-	// costs less CPU, never more).
-	busyLow    = 0.5
+	// that the smaller size does not at once ask to grow again: with fewer Ps the same work
+	// costs less CPU, never more, since idle Ps are what wakes threads for nothing.
+	busyLow    = 0.75
 	lowerAfter = 20
 	// smoothing is the time constant of the average CPU use.
 	smoothing = 2 * time.Second
@@ -98,6 +100,7 @@ type sizer struct {
 	avg        float64 // cores used, averaged exponentially over about smoothing
 	alpha      float64 // the weight of a new sample in avg
 	primed     bool    // avg holds at least one sample
+	hot        int     // samples in a row above saturated
 	low        int     // samples in a row whose average asked for fewer Ps
 }
 
@@ -113,10 +116,15 @@ func (s *sizer) next(used float64) int {
 		s.avg += s.alpha * (used - s.avg)
 	}
 	procs := float64(s.procs)
+	if used > saturated*procs {
+		s.hot++
+	} else {
+		s.hot = 0
+	}
 	switch {
-	case s.procs < s.max && (used > saturated*procs || s.avg > busyHigh*procs):
+	case s.procs < s.max && (s.hot >= 2 || s.avg > busyHigh*procs):
 		want := int(math.Ceil(max(used, s.avg) / busyHigh))
-		s.procs, s.low = min(max(want, s.procs+1), s.max), 0
+		s.procs, s.low, s.hot = min(max(want, s.procs+1), s.max), 0, 0
 	case s.procs > 1 && s.avg < busyLow*(procs-1):
 		s.low++
 		if s.low >= lowerAfter {

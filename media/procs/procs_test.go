@@ -21,22 +21,31 @@ func TestSizerRaisesWhenBusyAndLowersOnlyAfterASustainedLowLoad(t *testing.T) {
 		t.Fatalf("after %d light samples: %d procs, want 1 (0.3 cores fit one P at ≤ %.0f%%)", lowerAfter, got, busyHigh*100)
 	}
 	// A single busier sample that does not saturate the P is absorbed by the average...
-	if got := s.next(0.8); got != 1 {
-		t.Fatalf("one sample of 0.8 cores with 1 P: %d procs, want still 1", got)
+	for range 4 {
+		if got := s.next(0.92); got != 1 {
+			t.Fatalf("a second of 0.92 cores with 1 P: %d procs, want still 1", got)
+		}
+	}
+	if got := s.next(1.0); got != 1 {
+		t.Fatalf("one saturated sample: %d procs, want still 1", got)
 	}
 	// ...a load that stays above busyHigh gets a second P within a few seconds...
 	n := 0
-	for s.next(0.8) == 1 {
+	for s.next(0.92) == 1 {
 		if n++; n > int(3*smoothing/DefaultInterval) {
-			t.Fatalf("0.8 cores with 1 P for %d samples: still 1 P", n)
+			t.Fatalf("0.92 cores with 1 P for %d samples: still 1 P", n)
 		}
 	}
 	if s.procs != 2 {
-		t.Fatalf("0.8 cores for a while: %d procs, want 2", s.procs)
+		t.Fatalf("0.92 cores for a while: %d procs, want 2", s.procs)
 	}
-	// ...and a saturated sample gets as many as it needs at once, never more than max.
-	if got := s.next(1.9); got != 4 {
-		t.Fatalf("1.9 cores with 2 Ps: %d procs, want 4", got)
+	// ...and two saturated samples in a row get as many as they need at once, never more
+	// than max.
+	if got := s.next(3); got != 2 {
+		t.Fatalf("one sample of 3 cores with 2 Ps: %d procs, want still 2", got)
+	}
+	if got := s.next(3); got != 4 {
+		t.Fatalf("two samples of 3 cores with 2 Ps: %d procs, want 4", got)
 	}
 	if got := s.next(9); got != 4 {
 		t.Fatalf("9 cores used: %d procs, want the max 4", got)
@@ -45,11 +54,13 @@ func TestSizerRaisesWhenBusyAndLowersOnlyAfterASustainedLowLoad(t *testing.T) {
 
 func TestSizerNeedsTheWholeLowStretch(t *testing.T) {
 	s := newSizer(2, 4, DefaultInterval)
-	for i := 0; i < lowerAfter-1; i++ {
+	for i := 0; i < lowerAfter/2; i++ {
 		s.next(0.1)
 	}
-	for range 4 { // a second at 1.2 cores lifts the average above busyLow × 1
-		s.next(1.2)
+	for range 8 { // two seconds at 1.7 cores lift the average above busyLow × 1
+		if got := s.next(1.7); got != 2 {
+			t.Fatalf("1.7 cores with 2 Ps: %d procs, want 2", got)
+		}
 	}
 	i := 0
 	for s.next(0.1) == 2 {
@@ -65,7 +76,7 @@ func TestSizerDoesNotFlapUnderASteadyLoad(t *testing.T) {
 	for _, c := range []struct {
 		procs int
 		used  float64
-	}{{2, 0.55}, {2, 1.15}, {3, 1.05}, {3, 1.75}, {1, 0.58}} {
+	}{{2, busyLow + 0.01}, {2, 2*busyHigh - 0.01}, {3, 2*busyLow + 0.01}, {3, 3*busyHigh - 0.01}, {1, busyHigh - 0.01}} {
 		s := newSizer(c.procs, 8, DefaultInterval)
 		for i := 0; i < 10*lowerAfter; i++ {
 			if got := s.next(c.used); got != c.procs {
