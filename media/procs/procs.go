@@ -32,7 +32,7 @@ const (
 	// average has stayed that low for lowerAfter samples in a row. It is below busyHigh so
 	// that the smaller size does not at once ask to grow again: with fewer Ps the same work
 	// costs less CPU, never more, since idle Ps are what wakes threads for nothing.
-	busyLow    = 0.75
+	busyLow    = 0.8
 	lowerAfter = 20
 	// smoothing is the time constant of the average CPU use.
 	smoothing = 2 * time.Second
