@@ -96,6 +96,13 @@ func TestOneSessionWithThreeSubscribersAgainstTheRealBinary(t *testing.T) {
 	if rep.NodeCPU <= 0 || rep.NodeCPUPerPacket() <= 0 {
 		t.Errorf("node CPU not measured: %s (%v)", rep.NodeCPU, rep.NodeCPUErr)
 	}
+	// The report names every figure it promises.
+	for _, figure := range []string{"forwarded", "packets/s", "Mbit/s", "CPU-seconds per million forwarded packets",
+		"p50", "p99", "loss estimate"} {
+		if !strings.Contains(out.String(), figure) {
+			t.Errorf("the report does not give %q", figure)
+		}
+	}
 }
 
 func TestBadFlagsAreRefusedBeforeAnythingIsContacted(t *testing.T) {

@@ -126,8 +126,9 @@ func (r *Report) Print(w io.Writer) {
 	}
 	switch {
 	case r.nodeCPUMeasured:
-		fmt.Fprintf(w, "node CPU (pid %d): %.2f s = %.0f%% of a core; %.1f µs per forwarded packet\n",
-			c.PID, r.NodeCPU.Seconds(), 100*r.NodeCPU.Seconds()/secs, float64(r.NodeCPUPerPacket().Nanoseconds())/1e3)
+		perPacket := float64(r.NodeCPUPerPacket().Nanoseconds()) / 1e3 // µs per packet = CPU-s per million
+		fmt.Fprintf(w, "node CPU (pid %d): %.2f s = %.0f%% of a core; %.1f µs per forwarded packet = %.1f CPU-seconds per million forwarded packets\n",
+			c.PID, r.NodeCPU.Seconds(), 100*r.NodeCPU.Seconds()/secs, perPacket, perPacket)
 	case r.NodeCPUErr != nil:
 		fmt.Fprintf(w, "node CPU: not measured: %v\n", r.NodeCPUErr)
 	default:
