@@ -219,7 +219,7 @@ func (r *relay) readLoop(p *participant) {
 			continue
 		}
 		select {
-		case p.outbox <- frame:
+		case p.frames <- frame:
 		default: // the client does not read: end the relay, and the loop closes the socket
 			r.closeCode, r.closeText = websocket.ClosePolicyViolation, "too slow to read"
 			return
@@ -272,7 +272,7 @@ func (p *participant) relayEnded() {
 }
 
 // closeRelay ends the relay: goodbye to the media node, then both goroutines exit. It runs
-// before the client's outbox closes, so the reader never sends on a closed channel.
+// before the client's writer says goodbye, so the media node's last frames reach the client.
 func (p *participant) closeRelay() {
 	r := p.upstream
 	if r == nil {

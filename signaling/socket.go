@@ -81,13 +81,13 @@ func (s *Server) handleSignal(w http.ResponseWriter, r *http.Request) {
 		srv:        s,
 		conn:       conn,
 		connID:     rooms.NewConnectionID(),
-		outbox:     make(chan []byte, outboxSize),
 		inbox:      make(chan []byte),
 		limiter:    rate.NewLimiter(messageRate, messageBurst),
 		log:        s.log.With("remote", r.RemoteAddr),
 		remoteAddr: r.RemoteAddr,
 		relayedBy:  relayedFrom(r),
 	}
+	p.outbox.init(outboxSize, p.log)
 	s.metrics.sockets.Inc()
 	go func() {
 		defer socketDone()
@@ -114,7 +114,7 @@ func (s *Server) openSocket() (done func(), ok bool) {
 type participant struct {
 	srv     *Server
 	conn    *websocket.Conn
-	outbox  chan []byte // frames for the writer
+	outbox              // frames for the writer
 	inbox   chan []byte // frames from the reader
 	limiter *rate.Limiter
 	log     *slog.Logger
@@ -161,8 +161,8 @@ type participant struct {
 	uploadsBehind int
 	closeCode     int
 	closeText     string
-	overflowed    chan struct{} // closed when the outbox overflowed
 	quit          chan struct{} // closed when the loop has ended
+	writerStop    chan struct{} // closed when the writer should say goodbye
 	// releaseSession gives back this socket's place in its session's socket limit.
 	releaseSession func()
 	// upstream carries this socket to its session's media node (relay.go); relayedBy names
@@ -172,8 +172,8 @@ type participant struct {
 }
 
 func (p *participant) run(ctx context.Context) {
-	p.overflowed = make(chan struct{})
 	p.quit = make(chan struct{})
+	p.writerStop = make(chan struct{})
 	readerDone := make(chan error, 1)
 	writerDone := make(chan struct{})
 	go p.readLoop(readerDone)
@@ -189,7 +189,7 @@ func (p *participant) run(ctx context.Context) {
 	}
 
 	// Say goodbye, let the writer flush, then close the connection, which ends the reader.
-	close(p.outbox)
+	close(p.writerStop)
 	select {
 	case <-writerDone:
 	case <-time.After(writeTimeout):
@@ -342,54 +342,8 @@ func readFrames(conn *websocket.Conn, inbox chan<- []byte, quit <-chan struct{},
 }
 
 func (p *participant) writeLoop(done chan<- struct{}) {
-	defer close(done)
-	ping := time.NewTicker(pingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case frame, ok := <-p.outbox:
-			_ = p.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if !ok {
-				_ = p.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(p.closeCode, p.closeText))
-				return
-			}
-			if err := p.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-				return
-			}
-		case <-ping.C:
-			_ = p.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := p.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				return
-			}
-		}
-	}
+	p.writeFrames(p.conn, p.writerStop, func() (int, string) { return p.closeCode, p.closeText }, done)
 }
-
-// send queues a frame for the writer. It never blocks: a client too slow to read a full
-// outbox is disconnected.
-func (p *participant) send(t wire.Type, payload any) {
-	frame, err := wire.Encode(t, payload)
-	if err != nil {
-		p.log.Error("encode", "type", t, "err", err)
-		return
-	}
-	p.sendEncoded(frame)
-}
-
-// sendEncoded queues a frame already encoded, as send does.
-func (p *participant) sendEncoded(frame []byte) {
-	select {
-	case p.outbox <- frame:
-	default:
-		select {
-		case <-p.overflowed:
-		default:
-			close(p.overflowed)
-		}
-	}
-}
-
-func (p *participant) sendError(e *wire.Error) { p.send(wire.TypeError, e) }
 
 // sendFrame queues an already-typed envelope.
 func (p *participant) sendFrame(env wire.Envelope) { p.send(env.Type, env.Payload) }

@@ -198,9 +198,9 @@ func (h *staffHub) close() {
 
 // staffConn is one staff socket.
 type staffConn struct {
-	srv     *Server
-	conn    *websocket.Conn
-	outbox  chan []byte
+	srv  *Server
+	conn *websocket.Conn
+	outbox
 	inbox   chan []byte
 	limiter *rate.Limiter
 	log     *slog.Logger
@@ -213,11 +213,9 @@ type staffConn struct {
 	connID       string
 	remoteAddr   string
 
-	closeCode  int
-	closeText  string
-	overflowed chan struct{}
-	overflow   sync.Once
-	quit       chan struct{} // closed when the loop has ended: the writer flushes and closes
+	closeCode int
+	closeText string
+	quit      chan struct{} // closed when the loop has ended: the writer flushes and closes
 	// queueNudge (capacity one) says the organisation's queue or names changed.
 	queueNudge chan struct{}
 }
@@ -236,16 +234,15 @@ func (s *Server) handleStaff(w http.ResponseWriter, r *http.Request) {
 	c := &staffConn{
 		srv:        s,
 		conn:       conn,
-		outbox:     make(chan []byte, staffOutboxSize),
 		inbox:      make(chan []byte),
 		limiter:    rate.NewLimiter(staffMessageRate, staffBurst),
 		log:        s.log.With("remote", r.RemoteAddr, "socket", "staff"),
 		connID:     rooms.NewConnectionID(),
 		remoteAddr: r.RemoteAddr,
-		overflowed: make(chan struct{}),
 		quit:       make(chan struct{}),
 		queueNudge: make(chan struct{}, 1),
 	}
+	c.outbox.init(staffOutboxSize, c.log)
 	go func() {
 		defer socketDone()
 		c.run(s.socketCtx)
@@ -385,63 +382,11 @@ func (c *staffConn) hello(ctx context.Context, m *wire.StaffHello) *wire.Error {
 
 func (c *staffConn) readLoop(done chan<- error) { readFrames(c.conn, c.inbox, c.quit, done) }
 
+// writeLoop sends the queued frames until the loop ends, then flushes what it queued (a last
+// error) and says goodbye.
 func (c *staffConn) writeLoop(done chan<- struct{}) {
-	defer close(done)
-	ping := time.NewTicker(pingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-c.quit:
-			// Flush what the loop queued (a last error), then say goodbye. The outbox is
-			// never closed: other goroutines may still be handing it notices.
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		flush:
-			for {
-				select {
-				case frame := <-c.outbox:
-					if err := c.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-						return
-					}
-				default:
-					break flush
-				}
-			}
-			_ = c.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeText))
-			return
-		case frame := <-c.outbox:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.conn.WriteMessage(websocket.TextMessage, frame); err != nil {
-				return
-			}
-		case <-ping.C:
-			_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-			if err := c.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				return
-			}
-		}
-	}
+	c.writeFrames(c.conn, c.quit, func() (int, string) { return c.closeCode, c.closeText }, done)
 }
-
-func (c *staffConn) send(t wire.Type, payload any) {
-	frame, err := wire.Encode(t, payload)
-	if err != nil {
-		c.log.Error("encode", "type", t, "err", err)
-		return
-	}
-	c.sendEncoded(frame)
-}
-
-// sendEncoded queues a frame without blocking; a console too slow to read is disconnected. It
-// is also called from other goroutines (NATS deliveries).
-func (c *staffConn) sendEncoded(frame []byte) {
-	select {
-	case c.outbox <- frame:
-	default:
-		c.overflow.Do(func() { close(c.overflowed) })
-	}
-}
-
-func (c *staffConn) sendError(e *wire.Error) { c.send(wire.TypeError, e) }
 
 // nudgeQueue asks the socket's loop to look at the queue again (never blocks).
 func (c *staffConn) nudgeQueue() {
