@@ -14,49 +14,23 @@ import (
 // in-process signalling, like the echo socket does for a browser.
 func echoClient(t *testing.T, s *SFU, d time.Duration) (*mediatest.Peer, *Echo) {
 	t.Helper()
-	toEcho, toClient := newQueue(), newQueue()
-	t.Cleanup(toClient.stop)
-	t.Cleanup(toEcho.stop)
-	report := func(what string, err error) {
-		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, mediatest.ErrClosed) {
-			t.Errorf("%s: %v", what, err)
-		}
-	}
 	var echo *Echo
-	client, err := mediatest.NewPeer(mediatest.Config{
-		Name:     "tester",
-		Loopback: true,
-		Logger:   testLogger(t),
-		OnDescription: func(desc webrtc.SessionDescription) {
-			toEcho.push(func() { report("echo HandleDescription", echo.HandleDescription(desc)) })
-		},
-		OnCandidate: func(c webrtc.ICECandidateInit) {
-			toEcho.push(func() { report("echo HandleCandidate", echo.HandleCandidate(c)) })
-		},
-	})
-	if err != nil {
-		t.Fatalf("mediatest.NewPeer: %v", err)
+	join := func(sig mediatest.Signaller) (mediatest.Remote, error) {
+		var err error
+		echo, err = s.Echo(EchoConfig{Duration: d, Logger: testLogger(t), Signaller: sig})
+		return echo, err
 	}
+	report := func(what string, err error) { t.Errorf("%s: %v", what, err) }
+	client, stop, err := mediatest.Connect(mediatest.Config{Name: "tester", Loopback: true, Logger: testLogger(t)}, join, report, ErrClosed)
+	if err != nil {
+		if echo != nil {
+			echo.Close()
+		}
+		t.Fatalf("echo: %v", err)
+	}
+	t.Cleanup(stop)
 	t.Cleanup(client.Close)
-	echo, err = s.Echo(EchoConfig{
-		Duration: d,
-		Logger:   testLogger(t),
-		Signaller: signallerFuncs{
-			description: func(desc webrtc.SessionDescription) {
-				toClient.push(func() { report("client HandleDescription", client.HandleDescription(desc)) })
-			},
-			candidate: func(c webrtc.ICECandidateInit) {
-				toClient.push(func() { report("client HandleCandidate", client.HandleCandidate(c)) })
-			},
-		},
-	})
-	if err != nil {
-		t.Fatalf("Echo: %v", err)
-	}
 	t.Cleanup(echo.Close)
-	if err := client.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
 	return client, echo
 }
 
@@ -116,7 +90,7 @@ func TestEchoEndsAfterItsTime(t *testing.T) {
 
 func TestEchoConfigIsChecked(t *testing.T) {
 	s := newTestSFU(t, Config{})
-	sig := signallerFuncs{description: func(webrtc.SessionDescription) {}, candidate: func(webrtc.ICECandidateInit) {}}
+	sig := mediatest.Signaller{Description: func(webrtc.SessionDescription) {}, Candidate: func(webrtc.ICECandidateInit) {}}
 	for name, cfg := range map[string]EchoConfig{
 		"no signaller":       {},
 		"a negative time":    {Signaller: sig, Duration: -time.Second},

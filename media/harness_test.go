@@ -2,7 +2,6 @@ package media
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -80,68 +79,6 @@ func newTestSFU(t *testing.T, cfg Config) *SFU {
 	return s
 }
 
-// queue delivers messages in order on its own goroutine, like a WebSocket writer: whoever
-// pushes never blocks and never runs the receiver's code.
-type queue struct {
-	mu      sync.Mutex
-	items   []func()
-	wake    chan struct{}
-	stopped chan struct{}
-	done    chan struct{}
-}
-
-func newQueue() *queue {
-	q := &queue{wake: make(chan struct{}, 1), stopped: make(chan struct{}), done: make(chan struct{})}
-	go q.run()
-	return q
-}
-
-func (q *queue) push(f func()) {
-	q.mu.Lock()
-	q.items = append(q.items, f)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *queue) run() {
-	defer close(q.done)
-	for {
-		select {
-		case <-q.stopped:
-			return
-		case <-q.wake:
-		}
-		for {
-			q.mu.Lock()
-			if len(q.items) == 0 {
-				q.mu.Unlock()
-				break
-			}
-			f := q.items[0]
-			q.items = q.items[1:]
-			q.mu.Unlock()
-			f()
-		}
-	}
-}
-
-func (q *queue) stop() {
-	close(q.stopped)
-	<-q.done
-}
-
-// signallerFuncs adapts two functions to Signaller.
-type signallerFuncs struct {
-	description func(webrtc.SessionDescription)
-	candidate   func(webrtc.ICECandidateInit)
-}
-
-func (s signallerFuncs) SendDescription(d webrtc.SessionDescription) { s.description(d) }
-func (s signallerFuncs) SendCandidate(c webrtc.ICECandidateInit)     { s.candidate(c) }
-
 // participant is a mediatest peer joined to a room through in-process signalling.
 type participant struct {
 	id     string
@@ -153,48 +90,20 @@ type participant struct {
 // closed when the test ends.
 func join(t *testing.T, room *Room, id string) *participant {
 	t.Helper()
-	toSFU, toClient := newQueue(), newQueue()
-	t.Cleanup(toClient.stop)
-	t.Cleanup(toSFU.stop)
-
 	p := &participant{id: id}
-	// Errors from a side that has since been closed are the expected end of a call.
-	report := func(what string, err error) {
-		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, mediatest.ErrClosed) {
-			t.Errorf("%s: %s: %v", id, what, err)
-		}
+	join := func(s mediatest.Signaller) (mediatest.Remote, error) {
+		var err error
+		p.peer, err = room.Join(id, s)
+		return p.peer, err
 	}
-	client, err := mediatest.NewPeer(mediatest.Config{
-		Name:     id,
-		Loopback: true,
-		Logger:   testLogger(t),
-		OnDescription: func(d webrtc.SessionDescription) {
-			toSFU.push(func() { report("SFU HandleDescription", p.peer.HandleDescription(d)) })
-		},
-		OnCandidate: func(c webrtc.ICECandidateInit) {
-			toSFU.push(func() { report("SFU HandleCandidate", p.peer.HandleCandidate(c)) })
-		},
-	})
+	report := func(what string, err error) { t.Errorf("%s: %s: %v", id, what, err) }
+	client, stop, err := mediatest.Connect(mediatest.Config{Name: id, Loopback: true, Logger: testLogger(t)}, join, report, ErrClosed)
 	if err != nil {
-		t.Fatalf("mediatest.NewPeer: %v", err)
+		t.Fatalf("join %q: %v", id, err)
 	}
+	t.Cleanup(stop)
 	t.Cleanup(client.Close)
 	p.client = client
-
-	p.peer, err = room.Join(id, signallerFuncs{
-		description: func(d webrtc.SessionDescription) {
-			toClient.push(func() { report("client HandleDescription", client.HandleDescription(d)) })
-		},
-		candidate: func(c webrtc.ICECandidateInit) {
-			toClient.push(func() { report("client HandleCandidate", client.HandleCandidate(c)) })
-		},
-	})
-	if err != nil {
-		t.Fatalf("Join(%q): %v", id, err)
-	}
-	if err := client.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
 	return p
 }
 

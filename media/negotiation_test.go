@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/assist-video/assist/media/mediatest"
 )
 
 // browser is a bare Pion PeerConnection driven step by step by the test, so that the order of
@@ -30,9 +32,9 @@ func newBrowser(t *testing.T) *browser {
 }
 
 func (b *browser) signaller() Signaller {
-	return signallerFuncs{
-		description: func(d webrtc.SessionDescription) { b.descriptions <- d },
-		candidate:   func(webrtc.ICECandidateInit) {},
+	return mediatest.Signaller{
+		Description: func(d webrtc.SessionDescription) { b.descriptions <- d },
+		Candidate:   func(webrtc.ICECandidateInit) {},
 	}
 }
 
@@ -133,7 +135,7 @@ func offersTrack(d webrtc.SessionDescription, streamID, trackID string) bool {
 }
 
 func nopSignaller() Signaller {
-	return signallerFuncs{description: func(webrtc.SessionDescription) {}, candidate: func(webrtc.ICECandidateInit) {}}
+	return mediatest.Signaller{Description: func(webrtc.SessionDescription) {}, Candidate: func(webrtc.ICECandidateInit) {}}
 }
 
 func TestImpoliteSFUKeepsItsOfferOnCollisionAndRenegotiatesChangesOnceStable(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
+
+	"github.com/assist-video/assist/media/mediatest"
 )
 
 func TestTwoParticipantsReceiveEachOthersMedia(t *testing.T) {
@@ -156,7 +158,7 @@ func TestLeavingParticipantsTracksAreRemovedFromTheOthers(t *testing.T) {
 func TestJoiningAgainReplacesThePreviousPeer(t *testing.T) {
 	sfu := newTestSFU(t, Config{})
 	room := sfu.Room("session-1")
-	sig := signallerFuncs{description: func(webrtc.SessionDescription) {}, candidate: func(webrtc.ICECandidateInit) {}}
+	sig := mediatest.Signaller{Description: func(webrtc.SessionDescription) {}, Candidate: func(webrtc.ICECandidateInit) {}}
 
 	first, err := room.Join("alice", sig)
 	if err != nil {
@@ -190,7 +192,7 @@ func TestJoiningAgainReplacesThePreviousPeer(t *testing.T) {
 func TestCloseEndsEverything(t *testing.T) {
 	ignore := []goleak.Option{
 		goleak.IgnoreCurrent(),
-		goleak.IgnoreTopFunction("github.com/assist-video/assist/media.(*queue).run"), // stopped at cleanup
+		goleak.IgnoreTopFunction("github.com/assist-video/assist/media/mediatest.(*Queue).run"), // stopped at cleanup
 	}
 	ctx := testContext(t)
 	sfu, err := New(Config{ICELoopback: true, Logger: testLogger(t)})
@@ -210,7 +212,7 @@ func TestCloseEndsEverything(t *testing.T) {
 			t.Errorf("%s's peer not done after CloseRoom", p.id)
 		}
 	}
-	if _, err := room.Join("carol", signallerFuncs{}); !errors.Is(err, ErrClosed) {
+	if _, err := room.Join("carol", mediatest.Signaller{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Join on a closed room = %v, want ErrClosed", err)
 	}
 	if sfu.Rooms() != 0 || sfu.Peers() != 0 {
@@ -219,7 +221,7 @@ func TestCloseEndsEverything(t *testing.T) {
 
 	// A room used after CloseRoom is a fresh one; Close ends it too.
 	again := sfu.Room("session-1")
-	if _, err := again.Join("dave", signallerFuncs{description: func(webrtc.SessionDescription) {}, candidate: func(webrtc.ICECandidateInit) {}}); err != nil {
+	if _, err := again.Join("dave", mediatest.Signaller{Description: func(webrtc.SessionDescription) {}, Candidate: func(webrtc.ICECandidateInit) {}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := sfu.Close(); err != nil {
@@ -228,7 +230,7 @@ func TestCloseEndsEverything(t *testing.T) {
 	if sfu.Rooms() != 0 || sfu.Peers() != 0 {
 		t.Errorf("after Close: Rooms() = %d, Peers() = %d, want 0, 0", sfu.Rooms(), sfu.Peers())
 	}
-	if _, err := sfu.Room("other").Join("erin", signallerFuncs{}); !errors.Is(err, ErrClosed) {
+	if _, err := sfu.Room("other").Join("erin", mediatest.Signaller{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Join after Close = %v, want ErrClosed", err)
 	}
 	alice.client.Close()

@@ -20,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 
 	"github.com/assist-video/assist/media"
+	"github.com/assist-video/assist/media/mediatest"
 )
 
 // The H.264 clip an h264Peer plays in a loop: 3 s of ffmpeg's testsrc, 320x180 (the SPS crops
@@ -183,22 +184,22 @@ func joinH264(t *testing.T, room *media.Room, id string) *h264Peer {
 		p.wg.Go(func() { p.readRTCP(sender) })
 	}
 
-	toSFU, toClient := newQueue(), newQueue()
-	t.Cleanup(toClient.stop)
-	t.Cleanup(toSFU.stop)
+	toSFU, toClient := mediatest.NewQueue(), mediatest.NewQueue()
+	t.Cleanup(toClient.Stop)
+	t.Cleanup(toSFU.Stop)
 	var peer *media.Peer
-	peer, err = room.Join(id, signaller{
-		description: func(d webrtc.SessionDescription) {
-			toClient.push(func() {
+	peer, err = room.Join(id, mediatest.Signaller{
+		Description: func(d webrtc.SessionDescription) {
+			toClient.Push(func() {
 				if err := p.handleDescription(d, func(a webrtc.SessionDescription) {
-					toSFU.push(func() { peer.HandleDescription(a) })
+					toSFU.Push(func() { peer.HandleDescription(a) })
 				}); err != nil && ctx.Err() == nil {
 					t.Logf("%s: description: %v", id, err)
 				}
 			})
 		},
-		candidate: func(c webrtc.ICECandidateInit) {
-			toClient.push(func() { p.handleCandidate(c) })
+		Candidate: func(c webrtc.ICECandidateInit) {
+			toClient.Push(func() { p.handleCandidate(c) })
 		},
 	})
 	if err != nil {
@@ -216,7 +217,7 @@ func joinH264(t *testing.T, room *media.Room, id string) *h264Peer {
 	}
 	<-gathered
 	local := *pc.LocalDescription()
-	toSFU.push(func() {
+	toSFU.Push(func() {
 		if err := peer.HandleDescription(local); err != nil {
 			t.Logf("%s: SFU HandleDescription: %v", id, err)
 		}

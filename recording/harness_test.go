@@ -101,63 +101,6 @@ func startCall(t *testing.T, ctx context.Context, session string, ids ...string)
 	return c
 }
 
-// queue delivers signalling messages in order on its own goroutine, like a WebSocket writer.
-type queue struct {
-	mu    sync.Mutex
-	items []func()
-	wake  chan struct{}
-	quit  chan struct{}
-	done  chan struct{}
-}
-
-func newQueue() *queue {
-	q := &queue{wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
-	go q.run()
-	return q
-}
-
-func (q *queue) push(f func()) {
-	q.mu.Lock()
-	q.items = append(q.items, f)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *queue) run() {
-	defer close(q.done)
-	for {
-		select {
-		case <-q.quit:
-			return
-		case <-q.wake:
-		}
-		for {
-			q.mu.Lock()
-			if len(q.items) == 0 {
-				q.mu.Unlock()
-				break
-			}
-			f := q.items[0]
-			q.items = q.items[1:]
-			q.mu.Unlock()
-			f()
-		}
-	}
-}
-
-func (q *queue) stop() { close(q.quit); <-q.done }
-
-type signaller struct {
-	description func(webrtc.SessionDescription)
-	candidate   func(webrtc.ICECandidateInit)
-}
-
-func (s signaller) SendDescription(d webrtc.SessionDescription) { s.description(d) }
-func (s signaller) SendCandidate(c webrtc.ICECandidateInit)     { s.candidate(c) }
-
 // join connects a mediatest peer to the room through in-process signalling (roomtest);
 // options change its configuration (for example NoVideo).
 func join(t *testing.T, room *media.Room, id string, options ...func(*mediatest.Config)) *mediatest.Peer {

@@ -406,17 +406,24 @@ func TestRestartMidwaySendsEachMessageOnce(t *testing.T) {
 		enqueue(t, n1, m)
 	}
 	enqueue(t, n1, msgs[0]) // a retried enqueue
-	stop := running(t, n1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- n1.Run(ctx) }()
 	select {
 	case <-held:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the second mail never started")
 	}
-	stopped := make(chan error, 1)
-	go func() { stopped <- stop() }()
+	cancel() // the stop comes while the second mail is in the middle of DATA...
 	close(release)
-	if err := <-stopped; err != nil {
-		t.Fatalf("Run: %v", err)
+	select { // ...and Run ends once that mail is through, starting no other
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return within 15s of its context ending")
 	}
 	// Run returned only after the send in flight was recorded.
 	sent := 0
