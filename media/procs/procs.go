@@ -28,12 +28,21 @@ const (
 	busyHigh = 0.85
 	// saturated is the share of its Ps which, in two samples in a row, gets more Ps at once.
 	saturated = 0.95
-	// busyLow is the share of one P fewer below which the process gives one back, once its
-	// average has stayed that low for lowerAfter samples in a row. It is below busyHigh so
-	// that the smaller size does not at once ask to grow again: with fewer Ps the same work
-	// costs less CPU, never more, since idle Ps are what wakes threads for nothing.
-	busyLow    = 0.8
+	// shrinkGain is how much less CPU the same work is expected to take on fewer Ps: idle Ps
+	// are what wakes threads for nothing, so a node often uses a third more on two Ps than
+	// it does on one (measured: 1.3–2×). The process tries fewer Ps once its average has
+	// stayed below busyHigh × shrinkGain of the smaller size for lowerAfter samples in a row.
+	shrinkGain = 1.3
 	lowerAfter = 20
+	// probeWatch is how long (in samples) after giving Ps back a raise means that the smaller
+	// size was too small. Each such failed try doubles the stretch needed before the next
+	// one, up to lowerAfter << maxBackoff samples (21 minutes); a size that holds for
+	// probeWatch samples resets it.
+	probeWatch = 40
+	maxBackoff = 8
+	// settleSamples is how many samples after a change of size the average is rebuilt
+	// before it is trusted again (saturation still counts at once).
+	settleSamples = 4
 	// smoothing is the time constant of the average CPU use.
 	smoothing = 2 * time.Second
 )
@@ -102,10 +111,14 @@ type sizer struct {
 	primed     bool    // avg holds at least one sample
 	hot        int     // samples in a row above saturated
 	low        int     // samples in a row whose average asked for fewer Ps
+	settle     int     // samples left before the average is trusted after a change of size
+	sinceLower int     // samples since Ps were last given back; -1: not watching
+	backoff    int     // failed tries at fewer Ps in a row
 }
 
 func newSizer(procs, most int, interval time.Duration) *sizer {
-	return &sizer{procs: procs, max: most, alpha: 1 - math.Exp(-interval.Seconds()/smoothing.Seconds())}
+	return &sizer{procs: procs, max: most, sinceLower: -1,
+		alpha: 1 - math.Exp(-interval.Seconds()/smoothing.Seconds())}
 }
 
 // next takes one sample (the cores used since the last one) and returns the Ps to run with.
@@ -121,17 +134,34 @@ func (s *sizer) next(used float64) int {
 	} else {
 		s.hot = 0
 	}
+	if s.sinceLower >= 0 {
+		s.sinceLower++
+	}
+	averaged := s.settle == 0
+	if s.settle > 0 {
+		s.settle--
+	}
 	switch {
-	case s.procs < s.max && (s.hot >= 2 || s.avg > busyHigh*procs):
+	case s.procs < s.max && (s.hot >= 2 || averaged && s.avg > busyHigh*procs):
+		if s.sinceLower >= 0 && s.sinceLower < probeWatch {
+			s.backoff = min(s.backoff+1, maxBackoff) // the smaller size was too small
+		}
 		want := int(math.Ceil(max(used, s.avg) / busyHigh))
-		s.procs, s.low, s.hot = min(max(want, s.procs+1), s.max), 0, 0
-	case s.procs > 1 && s.avg < busyLow*(procs-1):
+		s.procs, s.low, s.hot, s.sinceLower = min(max(want, s.procs+1), s.max), 0, 0, -1
+		s.primed, s.settle = false, settleSamples // the same work costs differently on another size
+	case s.procs > 1 && averaged && s.avg < busyHigh*shrinkGain*(procs-1):
 		s.low++
-		if s.low >= lowerAfter {
-			s.procs, s.low = max(int(math.Ceil(s.avg/busyHigh)), 1), 0
+		if s.low >= lowerAfter<<s.backoff {
+			// As many as the average needs without counting on the gain, but one fewer at least.
+			want := int(math.Ceil(s.avg / busyHigh))
+			s.procs, s.low, s.sinceLower = max(min(want, s.procs-1), 1), 0, 0
+			s.primed, s.settle = false, settleSamples
 		}
 	default:
 		s.low = 0
+	}
+	if s.sinceLower >= probeWatch { // the smaller size held
+		s.backoff, s.sinceLower = 0, -1
 	}
 	return s.procs
 }

@@ -21,6 +21,9 @@ func TestSizerRaisesWhenBusyAndLowersOnlyAfterASustainedLowLoad(t *testing.T) {
 		t.Fatalf("after %d light samples: %d procs, want 1 (0.3 cores fit one P at ≤ %.0f%%)", lowerAfter, got, busyHigh*100)
 	}
 	// A single busier sample that does not saturate the P is absorbed by the average...
+	for range 2 * settleSamples {
+		s.next(0.3)
+	}
 	for range 4 {
 		if got := s.next(0.92); got != 1 {
 			t.Fatalf("a second of 0.92 cores with 1 P: %d procs, want still 1", got)
@@ -57,7 +60,7 @@ func TestSizerNeedsTheWholeLowStretch(t *testing.T) {
 	for i := 0; i < lowerAfter/2; i++ {
 		s.next(0.1)
 	}
-	for range 8 { // two seconds at 1.7 cores lift the average above busyLow × 1
+	for range 10 { // 2.5 seconds at 1.7 cores lift the average above one P's share
 		if got := s.next(1.7); got != 2 {
 			t.Fatalf("1.7 cores with 2 Ps: %d procs, want 2", got)
 		}
@@ -72,11 +75,16 @@ func TestSizerNeedsTheWholeLowStretch(t *testing.T) {
 }
 
 func TestSizerDoesNotFlapUnderASteadyLoad(t *testing.T) {
-	// Between busyLow × (procs−1) and busyHigh × procs the size holds, whatever the history.
+	// Between busyHigh × shrinkGain × (procs−1) and busyHigh × procs the size holds, whatever
+	// the history.
 	for _, c := range []struct {
 		procs int
 		used  float64
-	}{{2, busyLow + 0.01}, {2, 2*busyHigh - 0.01}, {3, 2*busyLow + 0.01}, {3, 3*busyHigh - 0.01}, {1, busyHigh - 0.01}} {
+	}{
+		{2, busyHigh*shrinkGain + 0.01}, {2, 2*busyHigh - 0.01},
+		{3, 2*busyHigh*shrinkGain + 0.01}, {3, 3*busyHigh - 0.01},
+		{1, busyHigh - 0.01},
+	} {
 		s := newSizer(c.procs, 8, DefaultInterval)
 		for i := 0; i < 10*lowerAfter; i++ {
 			if got := s.next(c.used); got != c.procs {
@@ -90,17 +98,77 @@ func TestSizerDoesNotFlapUnderASteadyLoad(t *testing.T) {
 			t.Fatalf("idle: %d procs, want 1 (never 0)", got)
 		}
 	}
-	// Lowered, the same load must not ask for the Ps back: with fewer Ps it costs no more.
-	for _, used := range []float64{0.49, 0.99, 1.49} {
-		s := newSizer(8, 8, DefaultInterval)
-		for i := 0; i < 20*lowerAfter; i++ {
-			s.next(used)
+}
+
+// simulate runs a sizer for n samples against a process whose CPU use depends on its size
+// (usage(procs)), and returns how often the size changed and the size at the end.
+func simulate(s *sizer, n int, usage func(procs int) float64) (changes []int, procs int) {
+	procs = s.procs
+	for i := range n {
+		if next := s.next(usage(procs)); next != procs {
+			changes = append(changes, i)
+			procs = next
 		}
-		lowered := s.procs
-		for i := 0; i < 10*lowerAfter; i++ {
-			if got := s.next(used); got != lowered {
-				t.Fatalf("%v cores: lowered to %d, then changed to %d", used, lowered, got)
+	}
+	return changes, procs
+}
+
+// A node whose idle Ps cost a third more CPU settles on the size its work needs: it gives Ps
+// back even when the larger size looks busy, and does not ask for them again.
+func TestSizerSettlesWhereFewerPsCostLess(t *testing.T) {
+	for _, c := range []struct {
+		work float64 // cores the work takes on one P
+		want int
+	}{{0.1, 1}, {0.45, 1}, {0.8, 1}, {1.2, 2}, {2.5, 4}} {
+		usage := func(procs int) float64 {
+			if procs == 1 {
+				return c.work
 			}
+			return c.work * 1.33 // the idle-P overhead, about what a 2-core node measured
+		}
+		s := newSizer(8, 8, DefaultInterval)
+		changes, procs := simulate(s, 20_000, usage)
+		if procs != c.want {
+			t.Errorf("work of %.2f cores: settled on %d procs, want %d (changes at samples %v)", c.work, procs, c.want, changes)
+		}
+		if n := len(changes); n > 0 && changes[n-1] > 2_000 {
+			t.Errorf("work of %.2f cores: still changing size at sample %d of 20 000: %v", c.work, changes[n-1], changes)
+		}
+	}
+}
+
+// Where fewer Ps do not cost less, trying them fails; the tries back off, so a steady load
+// changes size rarely: at most about once per lowerAfter << maxBackoff samples in the end.
+func TestSizerBacksOffFromFailedTries(t *testing.T) {
+	s := newSizer(2, 2, DefaultInterval)
+	const hours = 2
+	n := hours * int(time.Hour/DefaultInterval)
+	changes, _ := simulate(s, n, func(int) float64 { return 1.0 }) // a full core whatever the size
+	if len(changes) == 0 {
+		t.Fatal("at 1.0 cores on 2 Ps the sizer never tried 1 P")
+	}
+	var tries []int // samples at which 1 P was tried
+	for i := 0; i < len(changes); i += 2 {
+		tries = append(tries, changes[i])
+	}
+	for i := 2; i < len(tries); i++ {
+		if gap, prev := tries[i]-tries[i-1], tries[i-1]-tries[i-2]; gap < prev && gap < lowerAfter<<maxBackoff {
+			t.Fatalf("tries at samples %v: the gaps shrink before reaching the longest back-off", tries)
+		}
+	}
+	lastHour := 0
+	for _, at := range tries {
+		if at >= n-int(time.Hour/DefaultInterval) {
+			lastHour++
+		}
+	}
+	if most := int(time.Hour/DefaultInterval)/(lowerAfter<<maxBackoff) + 1; lastHour > most {
+		t.Fatalf("%d tries of 1 P in the last hour, want at most %d (tries at %v)", lastHour, most, tries)
+	}
+	// And each failed try is short: back up at the second saturated sample.
+	for i := 0; i+1 < len(changes); i += 2 {
+		if d := changes[i+1] - changes[i]; d > 2 {
+			t.Fatalf("1 P tried at sample %d lasted %d samples at a saturating load", changes[i], d)
 		}
 	}
 }
