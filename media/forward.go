@@ -61,6 +61,8 @@ type upTrack struct {
 	sends *udpbatch.Group
 	// history holds the latest packets of a video track, for retransmissions; nil for audio.
 	history *packetHistory
+	// clock maps the track's RTP timestamps to wall-clock time, for sender reports.
+	clock frameClock
 
 	keyframeWanted chan struct{} // cap 1: a keyframe request is pending
 	done           chan struct{} // closed when the publisher's track has ended
@@ -121,6 +123,7 @@ func (u *upTrack) forwardLoop() {
 		}
 		u.packetsIn.Add(1)
 		u.bytesIn.Add(uint64(n))
+		u.clock.observe(pkt.Timestamp)
 		u.history.add(pkt.SequenceNumber, buf[:n])
 		u.tap(&pkt)
 		u.forward(&pkt)
@@ -157,6 +160,7 @@ func (u *upTrack) forward(pkt *rtp.Packet) {
 		if err != nil || n == 0 {
 			continue // closed, or the subscriber's transport is not up yet: dropped
 		}
+		d.sent.add(len(pkt.Payload))
 		packets++
 		if !d.flowing.Load() {
 			// The first packet that really leaves for this subscriber: from here on it can
@@ -274,6 +278,7 @@ type downTrack struct {
 	sender  *webrtc.RTPSender // owned by the subscriber's negotiation loop
 	binding atomic.Pointer[binding]
 	flowing atomic.Bool // a packet has reached the subscriber's transport
+	sent    sentCounts  // what its sender reports count
 	// subscriber is the receiving participant's ID, set before the downTrack is published.
 	subscriber string
 	reception  reception // the subscriber's receiver reports (see quality.go)
@@ -325,6 +330,7 @@ func (d *downTrack) resend(nack *rtcp.TransportLayerNack) {
 			if _, err := b.writer.WriteRTP(&d.rtx.Header, d.rtx.Payload); err != nil {
 				return false
 			}
+			d.sent.add(len(d.rtx.Payload))
 			mark.count++
 			mark.at = now
 			d.up.retransmissions.Add(1)

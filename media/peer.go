@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
@@ -184,13 +185,18 @@ func (p *Peer) requestResync() {
 	}
 }
 
-// loop serializes negotiation: remote descriptions, subscription changes and our offers.
+// loop serializes negotiation (remote descriptions, subscription changes and our offers) and
+// sends the subscriber its sender reports.
 func (p *Peer) loop() {
 	defer p.wg.Done()
+	reports := time.NewTicker(senderReportInterval)
+	defer reports.Stop()
 	for {
 		select {
 		case <-p.ctx.Done():
 			return
+		case now := <-reports.C:
+			p.sendSenderReports(now)
 		case req := <-p.descriptions:
 			err := p.applyDescription(req.desc)
 			if err != nil && !p.failed && p.closing() {
@@ -426,8 +432,8 @@ func (p *Peer) nameNewTransceiver(sender *webrtc.RTPSender) {
 	}
 }
 
-// readSubscriberRTCP reads the subscriber's RTCP for one track, which drives the
-// interceptors (sender reports), answers NACKs from the track's history and turns PLI and
+// readSubscriberRTCP reads the subscriber's RTCP for one track: it answers NACKs from the
+// track's history, takes the subscriber's receiver reports (quality.go) and turns PLI and
 // FIR into keyframe requests.
 func (p *Peer) readSubscriberRTCP(d *downTrack) {
 	defer p.wg.Done()

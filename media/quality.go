@@ -56,12 +56,7 @@ func (d *downTrack) observeReportsAt(reports []rtcp.ReceptionReport, now time.Ti
 }
 
 // ntpCompact is the middle 32 bits of the NTP timestamp of t.
-func ntpCompact(t time.Time) uint32 {
-	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
-	secs := uint64(t.Unix()) + ntpEpochOffset
-	frac := uint64(t.Nanosecond()) << 32 / 1_000_000_000
-	return uint32((secs<<32 | frac) >> 16)
-}
+func ntpCompact(t time.Time) uint32 { return uint32(ntpTime(t) >> 16) }
 
 // observeSenderReport reads a publisher's RTCP compound packet, as its receiver hands it over,
 // for the sender report of this track: how many packets the publisher says it has sent,

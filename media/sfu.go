@@ -198,12 +198,14 @@ const AudioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 const socketBufferSize = 4 << 20
 
 // registerInterceptors sets up what Pion runs on every packet and RTCP report. It is Pion's
-// default set (webrtc.RegisterDefaultInterceptors) minus two that cost on every packet sent
+// default set (webrtc.RegisterDefaultInterceptors) minus three that cost on every packet sent
 // to every subscriber: the stats interceptor (nothing reads Pion's GetStats; the SFU counts
-// per track itself) and the NACK responder, which keeps its own copy of every packet for
-// every subscriber. The SFU answers NACKs itself from one copy per track (see
-// upTrack.history). What remains: NACK generation towards publishers, sender and receiver
-// reports, and transport-wide congestion control feedback to publishers.
+// per track itself), the NACK responder, which keeps its own copy of every packet for every
+// subscriber, and the sender-report interceptor, which locks and reads the clock for every
+// copy. The SFU answers NACKs itself from one copy per track (see upTrack.history) and
+// writes sender reports itself (senderreport.go). What remains: NACK generation towards
+// publishers, receiver reports, and transport-wide congestion control feedback to
+// publishers.
 func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry, logs logging.LoggerFactory) error {
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack"}, webrtc.RTPCodecTypeVideo)
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: "nack", Parameter: "pli"}, webrtc.RTPCodecTypeVideo)
@@ -216,12 +218,7 @@ func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry, logs l
 	if err != nil {
 		return err
 	}
-	senderReports, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(logs))
-	if err != nil {
-		return err
-	}
 	r.Add(receiverReports)
-	r.Add(senderReports)
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
 		return err
 	}
