@@ -108,6 +108,19 @@ func join(t *testing.T, room *Room, id string) *participant {
 }
 
 // waitMedia waits until p receives audio and video from every one of the others.
+// callOfTwo starts alice and bob in one room of a new SFU and waits until each receives the
+// other's media.
+func callOfTwo(t *testing.T, ctx context.Context, cfg Config) (sfu *SFU, room *Room, alice, bob *participant) {
+	t.Helper()
+	sfu = newTestSFU(t, cfg)
+	room = sfu.Room("session-1")
+	alice = join(t, room, "alice")
+	bob = join(t, room, "bob")
+	waitMedia(t, ctx, alice, bob)
+	waitMedia(t, ctx, bob, alice)
+	return sfu, room, alice, bob
+}
+
 func waitMedia(t *testing.T, ctx context.Context, p *participant, from ...*participant) {
 	t.Helper()
 	for _, o := range from {

@@ -64,13 +64,7 @@ func TestNTPTime(t *testing.T) {
 // Subscribers get sender reports for every track they receive: their receiver reports then
 // refer to them, which is how the SFU measures each subscriber's round trip.
 func TestSubscribersGetSenderReportsForEveryTrack(t *testing.T) {
-	ctx := testContext(t)
-	sfu := newTestSFU(t, Config{})
-	room := sfu.Room("session-1")
-	alice := join(t, room, "alice")
-	bob := join(t, room, "bob")
-	waitMedia(t, ctx, alice, bob)
-	waitMedia(t, ctx, bob, alice)
+	_, room, _, _ := callOfTwo(t, testContext(t), Config{})
 
 	room.mu.Lock()
 	tracks := append([]*upTrack(nil), room.tracks...)

@@ -12,14 +12,7 @@ import (
 )
 
 func TestTwoParticipantsReceiveEachOthersMedia(t *testing.T) {
-	ctx := testContext(t)
-	sfu := newTestSFU(t, Config{})
-	room := sfu.Room("session-1")
-
-	alice := join(t, room, "alice")
-	bob := join(t, room, "bob")
-	waitMedia(t, ctx, alice, bob)
-	waitMedia(t, ctx, bob, alice)
+	sfu, room, alice, bob := callOfTwo(t, testContext(t), Config{})
 
 	if got := sfu.Rooms(); got != 1 {
 		t.Errorf("Rooms() = %d, want 1", got)
