@@ -2,10 +2,7 @@ package media
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/assist-video/assist/media/mediatest"
+	"github.com/assist-video/assist/media/mediatest/testlog"
 )
 
 func TestMain(m *testing.M) {
@@ -28,38 +26,8 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// testLogger writes to the test's output while the test runs and drops what goroutines log
-// after it has ended. ASSIST_TEST_LOG=debug shows Pion's and the SFU's debug logs.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &testWriter{w: t.Output()}
-	t.Cleanup(w.stop) // registered first, so it runs after every other cleanup
-	level := slog.LevelWarn
-	if os.Getenv("ASSIST_TEST_LOG") == "debug" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-type testWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	stopped bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopped {
-		return len(b), nil
-	}
-	return w.w.Write(b)
-}
-
-func (w *testWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
-}
+// testLogger writes to the test's output while the test runs (see testlog).
+func testLogger(t *testing.T) *slog.Logger { return testlog.New(t, slog.LevelWarn) }
 
 func newTestSFU(t *testing.T, cfg Config) *SFU {
 	t.Helper()

@@ -23,6 +23,7 @@ import (
 	"github.com/assist-video/assist/media"
 	"github.com/assist-video/assist/media/mediatest"
 	"github.com/assist-video/assist/media/mediatest/roomtest"
+	"github.com/assist-video/assist/media/mediatest/testlog"
 	"github.com/assist-video/assist/recording/store"
 )
 
@@ -35,38 +36,8 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// testLogger writes to the test's output while the test runs and drops what goroutines log
-// after it has ended. ASSIST_TEST_LOG=debug shows debug logs.
-func testLogger(t testing.TB) *slog.Logger {
-	w := &testWriter{w: t.Output()}
-	t.Cleanup(w.stop)
-	level := slog.LevelWarn
-	if os.Getenv("ASSIST_TEST_LOG") == "debug" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-type testWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	stopped bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopped {
-		return len(b), nil
-	}
-	return w.w.Write(b)
-}
-
-func (w *testWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
-}
+// testLogger writes to the test's output while the test runs (see testlog).
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelWarn) }
 
 // call is an SFU room with two mediatest participants publishing real VP8 and Opus.
 type call struct {

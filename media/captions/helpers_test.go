@@ -18,6 +18,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+
+	"github.com/assist-video/assist/media/mediatest/testlog"
 )
 
 // testTimeout bounds every wait of a test.
@@ -29,34 +31,8 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// testLogger writes to the test's output while the test runs; ASSIST_TEST_LOG=debug shows
-// debug logs.
-func testLogger(t testing.TB) *slog.Logger {
-	w := &testWriter{w: t.Output()}
-	t.Cleanup(w.stop)
-	level := slog.LevelInfo
-	if os.Getenv("ASSIST_TEST_LOG") == "debug" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-type testWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	stopped bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopped {
-		return len(b), nil
-	}
-	return w.w.Write(b)
-}
-
-func (w *testWriter) stop() { w.mu.Lock(); w.stopped = true; w.mu.Unlock() }
+// testLogger writes to the test's output while the test runs (see testlog).
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelInfo) }
 
 // waitFor polls cond until it holds or ctx ends.
 func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
