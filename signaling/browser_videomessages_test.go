@@ -37,8 +37,14 @@ func TestBrowserVideoMessageAfterTheQueueTimeout(t *testing.T) {
 
 	record := func(what string) {
 		must(t, what+": record", browsertest.Click(customer, `[data-testid="voicemail-record"]`))
-		must(t, what+": recording for 2 s", browsertest.WaitFor(customer,
-			`/Recording… [2-9] s/.test(document.querySelector('[data-testid="voicemail-status"]').textContent)`, 15*time.Second))
+		if err := browsertest.WaitFor(customer,
+			`/Recording… [2-9] s/.test(document.querySelector('[data-testid="voicemail-status"]').textContent)`, 15*time.Second); err != nil {
+			status, _ := browsertest.Text(customer, `[data-testid="voicemail-status"]`)
+			notices, _ := browsertest.Text(customer, `#notices`)
+			button, _ := browsertest.Text(customer, `[data-testid="voicemail-record"]`)
+			t.Fatalf("%s: not recording for 2 s (status %q, record button %q, notices %q): %v; page errors %v",
+				what, status, button, notices, err, browsertest.Errors(customer))
+		}
 		must(t, what+": stop", browsertest.Click(customer, `[data-testid="voicemail-record"]`))
 		if err := browsertest.WaitFor(customer, `document.querySelector('[data-testid="voicemail"]').dataset.recorded === 'true' &&
 		  !document.querySelector('[data-testid="voicemail-preview"]').hidden`, 10*time.Second); err != nil {
